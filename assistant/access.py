@@ -1,0 +1,190 @@
+"""Who may embed and call the server, and how much: origins, request sizes, request rates.
+
+Origins come from `Settings.allowed_origins` and nowhere else; this module turns them into a
+`Content-Security-Policy: frame-ancestors` header and a CORS policy. Two small ASGI middlewares
+refuse oversized bodies (413) and add the security headers; `RateLimiter` keeps per-client token
+buckets for the HTTP API (429). Authentication is left out: the app holds no private data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.errors import ConfigError
+
+# A page on the user's own machine cannot be planted by someone else, so localhost may always
+# embed and call; Gradio itself trusts localhost the same way.
+LOCAL_ORIGIN_REGEX = r"https?://(localhost|127\.0\.0\.1)(:\d+)?"
+LOCAL_FRAME_SOURCES = ("http://localhost:*", "http://127.0.0.1:*", "https://localhost:*")
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """The origins allowed to frame the app and to call it from a browser, besides its own."""
+
+    origins: tuple[str, ...] = ()  # exact origins, or ("*",) for anyone
+
+    @classmethod
+    def from_settings(cls, allowed_origins: Iterable[str]) -> OriginPolicy:
+        """Validate `Settings.allowed_origins`: each is `scheme://host[:port]`, or `*`."""
+        cleaned = []
+        for origin in allowed_origins:
+            origin = origin.strip().rstrip("/")
+            if origin == "*":
+                cleaned.append(origin)
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ConfigError(
+                    f"allowed origin {origin!r} must look like https://school.example[:port]"
+                    " (scheme and host, no path), or be *"
+                )
+            cleaned.append(f"{parts.scheme}://{parts.netloc}".lower())
+        return cls(tuple(cleaned))
+
+    @property
+    def anyone(self) -> bool:
+        return "*" in self.origins
+
+    def frame_ancestors(self) -> str:
+        """The value of the Content-Security-Policy header."""
+        if self.anyone:
+            return "frame-ancestors *"
+        return " ".join(("frame-ancestors 'self'", *LOCAL_FRAME_SOURCES, *self.origins))
+
+    def cors_options(self) -> dict[str, object]:
+        """Keyword arguments for Starlette's CORSMiddleware."""
+        return {
+            "allow_origins": ["*"] if self.anyone else list(self.origins),
+            "allow_origin_regex": None if self.anyone else LOCAL_ORIGIN_REGEX,
+            "allow_methods": ["GET", "POST", "OPTIONS"],
+            "allow_headers": ["Content-Type"],
+            "expose_headers": ["Retry-After"],
+            "allow_credentials": False,  # the Gradio client and the API send no cookies cross-origin
+        }
+
+
+class SecurityHeaders:
+    """Adds frame-ancestors and nosniff to every response, so only allowed pages can frame the app."""
+
+    def __init__(self, app: ASGIApp, *, frame_ancestors: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", frame_ancestors.encode("latin-1")),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Answers 413 to a request body larger than its path's limit, before the app reads any of it.
+
+    Bodies with a Content-Length are judged by it; chunked bodies are read up to the limit and
+    replayed to the app, which is cheap because the limits are small.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > limit:
+                await _too_large(send, limit)
+                return
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > limit:
+                await _too_large(send, limit)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"error": f"Request body too large: the limit is {limit} bytes."}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """Per-client token buckets: `per_minute` requests a minute, refilled evenly; 0 turns it off.
+
+    A client may spend a whole minute's allowance at once, then waits for tokens to come back.
+    Only the event loop touches it, so it needs no lock.
+    """
+
+    max_clients = 10_000  # past this many tracked clients, full buckets are forgotten
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, time)
+
+    def retry_after(self, client: str) -> int:
+        """Take one token for `client`: 0 if allowed, else whole seconds until a token is back."""
+        if self.capacity <= 0:
+            return 0
+        now = self.clock()
+        tokens, then = self._buckets.get(client, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - then) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > self.max_clients:
+                self._forget_full(now)
+            return 0
+        self._buckets[client] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+    def _forget_full(self, now: float) -> None:
+        for client, (tokens, then) in list(self._buckets.items()):
+            if tokens + (now - then) * self.rate >= self.capacity:
+                del self._buckets[client]
+

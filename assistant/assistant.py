@@ -1,0 +1,313 @@
+"""The facade and single composition root: settings in, cited answers out.
+
+Every front end (CLI, Gradio UI, HTTP API, batch evaluation) talks to `Assistant` and nothing else.
+This is the only place that wires the embedding model, the index, the retriever, the answer
+composer and the language model together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from assistant.answer import REFUSAL, SentenceScorer, Selection, render
+from assistant.config import Settings
+from assistant.errors import InputError, ModelError
+from assistant.index import LoadedIndex, build_index, load_index
+from assistant.ingest import read_document
+from assistant.retrieval import HybridRetriever, Hits, terms
+from assistant.schema import Answer, Chunk, Document, Turn
+
+log = logging.getLogger(__name__)
+
+MAX_K = 50
+FOLLOW_UP_TERMS = 2  # a question with this few content words after an exchange is read as a follow-up
+
+
+class Assistant:
+    """Answers questions about the documents of one index."""
+
+    def __init__(self, settings: Settings, index: LoadedIndex, embedder, generator=None) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.retriever = HybridRetriever(index, embedder)
+        self._texts = {name: doc.text for name, doc in index.documents.items()}
+        self._scorer = SentenceScorer(
+            [self._texts[src][s:e] for src, s, e in index.sentences], self.retriever.bm25
+        )
+        self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self._generator = generator
+        self._generator_error: str | None = None
+        self._generator_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, embedder=None) -> Assistant:
+        """Load (or, for the default index, first build) the index and wire the assistant."""
+        from assistant.embeddings import load_embedder
+
+        embedder = embedder or load_embedder()
+        ensure_default_index(settings, embedder)
+        return cls(settings, load_index(settings.index_dir, embedder), embedder)
+
+    # --- what the front ends show ---------------------------------------------------------------
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.index.documents
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return self.index.chunks
+
+    @property
+    def generative_available(self) -> bool:
+        return self._load_generator() is not None
+
+    def warm_up(self) -> None:
+        """Load the models and fill caches so the first student does not wait."""
+        self.retriever.search("warm up", 1)
+        generator = self._load_generator()
+        if generator is not None:
+            generator.warm_up()
+
+    # --- questions ------------------------------------------------------------------------------
+
+    def check_question(self, question: object) -> str:
+        """The question, stripped; InputError when it is not a usable question."""
+        return check_question(question, self.settings.max_question_chars)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        history: Sequence[Turn] = (),
+        id: str | None = None,
+    ) -> Answer:
+        """Answer one question (the non-streaming form of `stream`)."""
+        final = None
+        for item in self.stream(question, k=k, mode=mode, history=history, id=id):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        history: Sequence[Turn] = (),
+        stop: threading.Event | None = None,
+        id: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield text as it is produced, then the final Answer."""
+        started = time.perf_counter()
+        text = self.check_question(question)
+        k = self._check_k(k)
+        mode = self._check_mode(mode)
+        history = tuple(history)[-self.settings.history_turns :] if history else ()
+        if mode == "generative":
+            yield from self._generative(text, k, history, stop, started, id)
+            return
+        standalone = _follow_up(text, history)
+        answer = self._extractive(text, self.retriever.search(standalone, k), started, id, standalone)
+        yield answer.answer
+        yield answer
+
+    def ask_many(
+        self, questions: Sequence[str], *, k: int | None = None, ids: Sequence[str] | None = None
+    ) -> list[Answer]:
+        """Answer many questions extractively, embedding and searching them in one batch."""
+        started = time.perf_counter()
+        texts = [self.check_question(q) for q in questions]
+        k = self._check_k(k)
+        hits = self.retriever.search_many(texts, k)
+        answers = [self._extractive(t, h, None, None) for t, h in zip(texts, hits)]
+        each = (time.perf_counter() - started) * 1000 / max(1, len(answers))
+        ids = list(ids) if ids is not None else [None] * len(answers)
+        return [_replace(a, latency_ms=each, id=i) for a, i in zip(answers, ids)]
+
+    # --- modes ----------------------------------------------------------------------------------
+
+    def _select(self, hits: Hits) -> Selection:
+        return self._scorer.select(
+            hits,
+            self.index.chunk_sentences,
+            self._chunk_index,
+            self.index.sentences,
+            max_sentences=self.settings.max_answer_sentences,
+            max_chars=self.settings.max_answer_chars,
+        )
+
+    def _extractive(
+        self,
+        question: str,
+        hits: Hits,
+        started: float | None,
+        id: str | None,
+        standalone: str | None = None,
+        notice: str | None = None,
+        mode: str = "extractive",
+    ) -> Answer:
+        selection = self._select(hits)
+        if selection.refused:
+            text, citations = REFUSAL, ()
+        else:
+            text, citations = render(selection, self._texts)
+        return Answer(
+            question=question,
+            answer=text,
+            refused=selection.refused,
+            mode=mode,
+            citations=citations,
+            retrieved=hits.passages,
+            latency_ms=(time.perf_counter() - started) * 1000 if started else 0.0,
+            id=id,
+            notice=notice,
+            standalone_question=standalone,
+        )
+
+    def _generative(self, question, k, history, stop, started, id) -> Iterator[str | Answer]:
+        generator = self._load_generator()
+        if generator is None:
+            notice = f"Explain mode is unavailable ({self._generator_error}); quoting the essay instead."
+            answer = self._extractive(
+                question, self.retriever.search(_follow_up(question, history), k), started, id,
+                notice=notice,
+            )
+            yield answer.answer
+            yield answer
+            return
+        standalone = question
+        if history:
+            try:
+                standalone = generator.rewrite(question, history)
+            except ModelError as exc:
+                log.warning("follow-up rewrite failed: %s", exc)
+                standalone = _follow_up(question, history)
+        hits = self.retriever.search(standalone, k)
+        if self._select(hits).refused:  # nothing relevant: refuse without calling the model
+            answer = self._extractive(question, hits, started, id, standalone, mode="generative")
+            yield answer.answer
+            yield answer
+            return
+        generated = None
+        try:
+            for item in generator.stream(standalone, hits.passages, stop):
+                if isinstance(item, str):
+                    yield item
+                else:
+                    generated = item
+        except ModelError as exc:
+            log.warning("generation failed: %s", exc)
+            notice = "The language model failed, so here are the essay's own words instead."
+            yield self._extractive(question, hits, started, id, standalone, notice=notice)
+            return
+        if generated is None or not any(c.verified for c in generated.checks):
+            notice = "No generated sentence could be checked against the essay, so here are its own words."
+            yield self._extractive(question, hits, started, id, standalone, notice=notice)
+            return
+        yield Answer(
+            question=question,
+            answer=generated.text,
+            refused=False,
+            mode="generative",
+            citations=generated.citations,
+            retrieved=hits.passages,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            id=id,
+            notice=generated.notice,
+            standalone_question=standalone,
+            verification=generated.checks,
+        )
+
+    def _load_generator(self):
+        if self._generator is not None or self._generator_error is not None:
+            return self._generator
+        if self.settings.llm_backend == "none":
+            self._generator_error = "no language model is configured"
+            return None
+        with self._generator_lock:
+            if self._generator is None and self._generator_error is None:
+                try:
+                    from assistant.generate import build_generator
+
+                    self._generator = build_generator(self.settings, self.index.chunks)
+                    if self._generator is None:
+                        self._generator_error = "no language model is configured"
+                except (ModelError, ImportError) as exc:
+                    self._generator_error = str(exc)
+        return self._generator
+
+    def _check_k(self, k: int | None) -> int:
+        k = self.settings.k if k is None else k
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            raise InputError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+        return k
+
+    def _check_mode(self, mode: str | None) -> str:
+        mode = mode or self.settings.mode
+        if mode not in ("extractive", "generative"):
+            raise InputError(f"mode must be 'extractive' or 'generative', not {mode!r}")
+        return mode
+
+
+def check_question(question: object, limit: int) -> str:
+    """The question, stripped; InputError when it is empty, too long or not text."""
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    text = question.strip()
+    if not text:
+        raise InputError("the question is empty; type a question about the essay")
+    if len(text) > limit:
+        raise InputError(f"the question is {len(text):,} characters long; keep it under {limit:,}")
+    return text
+
+
+def ensure_default_index(settings: Settings, embedder, *, progress: bool = False) -> None:
+    """Build the default index from the shipped essay when it is missing (and only then)."""
+    default = Settings().index_dir
+    if Path(settings.index_dir).resolve() != default.resolve():
+        return
+    if (default / "manifest.json").exists():
+        return
+    log.info("building the default index from %s", settings.default_document)
+    build_documents(
+        [settings.default_document], default, settings, embedder, progress=progress
+    )
+
+
+def build_documents(paths, directory: Path, settings: Settings, embedder, *, progress=False) -> dict:
+    """Read files and build (or refresh) the index at `directory`."""
+    documents = [read_document(Path(p)) for p in paths]
+    return build_index(
+        documents,
+        directory,
+        embedder,
+        chunk_chars=settings.chunk_chars,
+        chunk_overlap=settings.chunk_overlap,
+        progress=progress,
+    )
+
+
+def _follow_up(question: str, history: Sequence[Turn]) -> str:
+    # Without a language model, a short follow-up ("what page is that on?") borrows the previous
+    # question's words for retrieval; the answer still quotes only the essay.
+    if history and len(terms(question)) <= FOLLOW_UP_TERMS:
+        return f"{history[-1].question} {question}"
+    return question
+
+
+def _replace(answer: Answer, **changes) -> Answer:
+    from dataclasses import replace
+
+    return replace(answer, **changes)
+
+

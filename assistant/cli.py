@@ -1,0 +1,132 @@
+"""Command line: a thin adapter over the Assistant facade.
+
+    assistant ingest PATH... [--index DIR]
+    assistant ask QUESTION [--index DIR] [-k N] [--mode M] [--json]
+    assistant eval ...                (see assistant.evaluate)
+    assistant serve [--index DIR] [--host H] [--port P]
+
+Errors a user can fix print one line on stderr and exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.config import Settings, apply_offline_env
+from assistant.errors import AssistantError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    apply_offline_env()
+    try:
+        settings = Settings.from_env().with_(
+            index_dir=getattr(args, "index", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
+        return int(args.handler(args, settings) or 0)
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Study Assistant: ask questions about an essay and get answers that cite it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="build or refresh an index from .txt/.md files")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    _index_option(p)
+    p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    _index_option(p)
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve (default 5)")
+    p.add_argument("--mode", choices=["extractive", "generative"], default=None)
+    p.add_argument("--json", action="store_true", help="print the answer record as JSON")
+    p.set_defaults(handler=_ask)
+
+    p = sub.add_parser("serve", help="serve the chat, the widget and the HTTP API")
+    _index_option(p)
+    p.add_argument("--host", default=None, help="default 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default 7860")
+    p.set_defaults(handler=_serve)
+
+    _add_optional(sub, "assistant.evaluate", "add_eval_parser")
+    _add_optional(sub, "assistant.llm", "add_model_parser")
+    return parser
+
+
+def _index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", type=Path, default=None, metavar="DIR",
+                   help="index directory (default indexes/default)")  # fmt: skip
+
+
+def _add_optional(sub, module: str, function: str) -> None:
+    # Subcommands whose modules are optional keep their own parser next to their code.
+    import importlib
+
+    try:
+        getattr(importlib.import_module(module), function)(sub)
+    except (ImportError, AttributeError):
+        pass
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.assistant import build_documents
+    from assistant.embeddings import load_embedder
+
+    manifest = build_documents(
+        args.paths, settings.index_dir, settings, load_embedder(), progress=sys.stderr.isatty()
+    )
+    counts = manifest["counts"]
+    print(
+        f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "
+        f"{counts['sentences']} sentences -> {settings.index_dir}"
+    )
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.assistant import Assistant, check_question
+
+    question = check_question(args.question, settings.max_question_chars)  # before models load
+    answer = Assistant.from_settings(settings).ask(question, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    if answer.notice:
+        print(f"({answer.notice})")
+    print(answer.answer)
+    for c in answer.citations:
+        pages = f", p. {', '.join(c.chunk.pages)}" if c.chunk.pages else ""
+        print(f"\n[{c.marker}] {c.chunk.source}, paragraph {c.chunk.paragraph}{pages}:\n    {c.chunk.text}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.server import serve
+
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Settings: one frozen dataclass with commented defaults, and the only reader of the environment.
+
+Every other module takes a `Settings` (or the few fields it needs) as an argument; nothing here
+touches the disk or the network at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from assistant.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_DOCUMENT = PACKAGE_DIR / "data" / "never-let-me-go-essay.txt"
+
+# Variables Gradio and huggingface_hub read: without them the app calls home or tries a hub.
+OFFLINE_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+MODES = ("extractive", "generative")
+LLM_BACKENDS = ("llamacpp", "openai", "none")
+
+
+def apply_offline_env() -> None:
+    """Set the variables that keep Gradio and the model hub from calling home (unless already set)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- documents and index ---
+    index_dir: Path = ROOT / "indexes" / "default"  # where `ask`/`serve` look for the index
+    default_document: Path = DEFAULT_DOCUMENT  # built into the default index when it is missing
+    chunk_chars: int = 480  # a passage holds whole sentences up to about this many characters
+    chunk_overlap: int = 1  # sentences repeated at the start of the next passage
+    # --- retrieval and answers ---
+    k: int = 5  # passages retrieved (and listed in `retrieved`)
+    max_answer_sentences: int = 3  # the extractive answer quotes at most this many sentences
+    max_answer_chars: int = 350  # ...and stops adding sentences past this length
+    max_question_chars: int = 2000  # longer questions are refused with a clear message
+    mode: str = "extractive"  # "extractive" (quote the essay) or "generative" (explain with the LLM)
+    # --- the language model (generative mode) ---
+    llm_backend: str = "llamacpp"  # "llamacpp" (embedded GGUF), "openai" (any compatible server), "none"
+    model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "study-assistant")
+    llm_threads: int = 2  # llama.cpp's own default is 1 here
+    llm_context: int = 4096  # tokens of context for the embedded model
+    llm_max_tokens: int = 256  # longest generated answer
+    llm_timeout_s: float = 60.0  # a generation past this falls back to the extractive answer
+    openai_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1
+    openai_model: str = ""  # model name the server expects
+    openai_api_key_env: str = "OPENAI_API_KEY"  # name of the variable that holds the key
+    prompts_dir: Path = ROOT / "prompts"
+    history_turns: int = 3  # follow-ups are rewritten with at most this many previous exchanges
+    # --- serving ---
+    host: str = "127.0.0.1"
+    port: int = 7860
+    allowed_origins: tuple[str, ...] = ()  # origins allowed to embed and call the app (besides its own and localhost)
+    rate_limit_per_minute: int = 120  # per client on the HTTP API; 0 turns it off
+    queue_size: int = 64  # chat requests waiting beyond this get "busy, try again"
+    max_body_bytes: int = 64_000  # larger HTTP request bodies get a 413
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.llm_backend not in LLM_BACKENDS:
+            raise ConfigError(
+                f"llm_backend must be one of {', '.join(LLM_BACKENDS)}, not {self.llm_backend!r}"
+            )
+        for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.chunk_overlap < 0:
+            raise ConfigError(f"chunk_overlap must be 0 or more, not {self.chunk_overlap}")
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from ASSISTANT_* variables, e.g. ASSISTANT_INDEX_DIR, ASSISTANT_K, ASSISTANT_MODE."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"ASSISTANT_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, f.type, raw)
+        return cls(**values)
+
+
+def _parse(name: str, type_name: object, raw: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"ASSISTANT_{name.upper()} must be a {kind}, not {raw!r}") from None
+    return raw

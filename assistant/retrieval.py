@@ -1,0 +1,187 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings fused by reciprocal rank.
+
+Dense scores take the better of a passage's own vector and its best sentence's vector, which keeps a
+one-sentence answer from being diluted by its neighbours. Also exposes the same search as a
+`langchain_core` retriever. Leaves out reranking with a cross-encoder: none is packaged offline.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.index import LoadedIndex
+from assistant.schema import Passage
+
+RRF_K = 60  # the constant from Cormack et al. (2009); larger flattens the fusion
+BM25_K1, BM25_B = 1.2, 0.75
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they this
+    those through to too under until up very was we were what when where which while who whom why will
+    with would you your yours yourself yourselves s t don didn doesn isn wasn aren weren ll ve re d m
+    also may might must shall us one ever""".split()
+)  # fmt: skip
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words: the units BM25 and lexical overlap count."""
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def _stem(word: str) -> str:
+    # A deliberately light stemmer: plural and verb endings only, so names stay recognisable.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of texts, kept as postings so a query touches only its terms."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        docs = [Counter(terms(t)) for t in texts]
+        self.size = len(docs)
+        lengths = np.array([sum(d.values()) for d in docs], dtype=np.float32)
+        avg = float(lengths.mean()) if self.size and lengths.mean() > 0 else 1.0
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg)
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for i, doc in enumerate(docs):
+            for term, tf in doc.items():
+                postings.setdefault(term, []).append((i, tf))
+        self.idf: dict[str, float] = {}
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, rows in postings.items():
+            ids = np.array([i for i, _ in rows])
+            tfs = np.array([tf for _, tf in rows], dtype=np.float32)
+            self.idf[term] = math.log(1 + (self.size - len(rows) + 0.5) / (len(rows) + 0.5))
+            self._postings[term] = (ids, tfs * (BM25_K1 + 1) / (tfs + norm[ids]))
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        out = np.zeros(self.size, dtype=np.float32)
+        for term in set(query_terms):
+            if term in self._postings:
+                ids, weights = self._postings[term]
+                out[ids] += self.idf[term] * weights
+        return out
+
+    def weight(self, term: str) -> float:
+        """IDF of a term; unseen terms weigh as much as the rarest seen ones."""
+        return self.idf.get(term, math.log(1 + (self.size + 0.5) / 0.5))
+
+
+@dataclass(frozen=True)
+class Hits:
+    """One question's retrieval: ranked passages plus what answering reuses."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    query_terms: tuple[str, ...]
+    sentence_scores: np.ndarray  # cosine of the question with every sentence of the index
+
+
+class HybridRetriever:
+    """Dense + BM25 over one loaded index."""
+
+    def __init__(self, index: LoadedIndex, embedder) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.bm25 = BM25([c.text for c in index.chunks])
+        # Scatter sentence scores onto chunks with one ufunc instead of a Python loop per query.
+        self._owner = np.array(
+            [i for i, rows in enumerate(index.chunk_sentences) for _ in rows], dtype=np.int64
+        )
+        self._rows = np.array([r for rows in index.chunk_sentences for r in rows], dtype=np.int64)
+
+    def search(self, question: str, k: int) -> Hits:
+        return self.search_many([question], k)[0]
+
+    def search_many(self, questions: Sequence[str], k: int) -> list[Hits]:
+        """Search several questions with one batched embedding call."""
+        if not questions:
+            return []
+        vectors = self.embedder.encode(list(questions), batch_size=128)
+        return self.search_vectors(questions, vectors, k)
+
+    def search_vectors(self, questions: Sequence[str], vectors: np.ndarray, k: int) -> list[Hits]:
+        """Search with question vectors already embedded (one FAISS call for the whole batch)."""
+        n = len(self.index.chunks)
+        dense_all = np.zeros((len(questions), n), dtype=np.float32)
+        if n:
+            scores, ids = self.index.vectors.search(np.ascontiguousarray(vectors), n)
+            np.put_along_axis(dense_all, ids, scores, axis=1)
+        sentence_all = vectors @ self.index.sentence_vectors.T
+        return [
+            self._rank(q, d, s, k) for q, d, s in zip(questions, dense_all, sentence_all)
+        ]
+
+    def _rank(self, question: str, dense: np.ndarray, sentence_scores: np.ndarray, k: int) -> Hits:
+        n = len(self.index.chunks)
+        query_terms = tuple(terms(question))
+        if n == 0:
+            return Hits(question, (), query_terms, sentence_scores)
+        best_sentence = np.full(n, -1.0, dtype=np.float32)
+        np.maximum.at(best_sentence, self._owner, sentence_scores[self._rows])
+        dense = np.maximum(dense, best_sentence)
+        lexical = self.bm25.scores(query_terms)
+        fused = _rrf(dense) + (_rrf(lexical) if lexical.any() else 0.0)
+        order = np.argsort(-fused, kind="stable")[: min(k, n)]
+        passages = tuple(
+            Passage(
+                chunk=self.index.chunks[i],
+                score=float(fused[i]),
+                rank=rank,
+                dense=float(dense[i]),
+                lexical=float(lexical[i]),
+            )
+            for rank, i in enumerate(order, start=1)
+        )
+        return Hits(question, passages, query_terms, sentence_scores)
+
+
+def _rrf(scores: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (RRF_K + ranks)
+
+
+def as_langchain(retriever: HybridRetriever, k: int = 5):
+    """The same search behind langchain_core's BaseRetriever (Documents carry the passage metadata)."""
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document as LCDocument
+    from langchain_core.retrievers import BaseRetriever
+
+    class PassageRetriever(BaseRetriever):
+        hybrid: object
+        k: int = 5
+
+        def _get_relevant_documents(
+            self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        ) -> list[LCDocument]:
+            hits = self.hybrid.search(query, self.k)
+            return [
+                LCDocument(
+                    page_content=p.chunk.text,
+                    metadata={**p.to_dict(), "pages": p.chunk.pages, "rank": p.rank},
+                    id=p.chunk.chunk_id,
+                )
+                for p in hits.passages
+            ]
+
+    return PassageRetriever(hybrid=retriever, k=k)
