@@ -1,0 +1,150 @@
+"""HTML for the chat: escaped messages, answers with their sources, and the highlighted essay.
+
+Pure functions from schema values to HTML strings. Every piece of text from a user, a model or a
+document goes through `escape` here, so the chat and the essay view show it as text; the page
+around them (Gradio components, events) is in ui.py.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from assistant.schema import Answer, Citation, Document
+
+_MARKER = re.compile(r"\[(\d+)\]")
+WAITING = '<span class="waiting">Looking in the essay…</span>'
+
+Message = dict[str, Any]  # a Chatbot message: {"role": "user" | "assistant", "content": html}
+
+
+def escape(text: str) -> str:
+    """HTML-escape text, including the characters Gradio's HTML templates would interpret."""
+    return (
+        html.escape(text, quote=True)
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+    )
+
+
+def _lines(text: str) -> str:
+    return escape(text).replace("\n", "<br>")
+
+
+def user_message(question: str) -> Message:
+    """The student's question as a chat message, shown as text."""
+    return {"role": "user", "content": f'<div class="question">{_lines(question)}</div>'}
+
+
+def pending_message(partial: str) -> Message:
+    """The answer while it streams in."""
+    body = _lines(partial) if partial else WAITING
+    return {"role": "assistant", "content": f'<div class="answer pending">{body}</div>'}
+
+
+def notice_message(text: str) -> Message:
+    """A short visible message in the chat (bad input, an error from the assistant)."""
+    text = text[:1].upper() + text[1:]  # the facade's messages read as the end of a sentence
+    return {
+        "role": "assistant",
+        "content": f'<div class="notice" role="alert">⚠️ {escape(text)}</div>',
+    }
+
+
+def answer_message(answer: Answer) -> Message:
+    """A finished answer: its text with [n] markers, any notice, and a collapsible source list."""
+    kind = "answer refused" if answer.refused else "answer"
+    parts = [f'<div class="{kind}">{_answer_body(answer)}</div>']
+    if answer.notice:
+        parts.append(f'<div class="notice">{escape(answer.notice)}</div>')
+    if answer.citations:
+        parts.append(sources_html(answer.citations, answer.mode))
+    return {"role": "assistant", "content": "".join(parts)}
+
+
+def _answer_body(answer: Answer) -> str:
+    known = {c.marker for c in answer.citations}
+
+    def marked(text: str) -> str:
+        return _MARKER.sub(
+            lambda m: f'<span class="marker">[{m[1]}]</span>' if int(m[1]) in known else m[0],
+            escape(text),
+        )
+
+    # Sentences that failed verification stay visible but flagged, in reading order.
+    text, pos, out = answer.answer, 0, []
+    for check in answer.verification or ():
+        sentence = check.text.strip()
+        at = text.find(sentence, pos) if sentence and not check.verified else -1
+        if at < 0:
+            continue
+        why = escape("; ".join(check.problems) or "not found in the cited passages")
+        out.append(marked(text[pos:at]))
+        out.append(
+            f'<span class="unverified" title="Not verified: {why}">⚠️ {marked(sentence)}</span>'
+        )
+        pos = at + len(sentence)
+    out.append(marked(text[pos:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+def pages_label(pages: Sequence[str]) -> str:
+    """'page 254', 'pages 166, 254', or '' when the passage cites no page."""
+    if not pages:
+        return ""
+    return f"page{'s' if len(pages) > 1 else ''} {', '.join(pages)}"
+
+
+def sources_html(citations: Sequence[Citation], mode: str) -> str:
+    """A <details> block listing each cited passage with its paragraph and page(s)."""
+    how = "explained by the model" if mode == "generative" else "quoted from the essay"
+    items = []
+    for c in citations:
+        where = [escape(c.chunk.source), f"paragraph {c.chunk.paragraph}"]
+        if c.chunk.pages:
+            where.append(pages_label(c.chunk.pages))
+        items.append(
+            f'<li class="source" data-marker="{c.marker}"><span class="marker">[{c.marker}]</span> '
+            f'<span class="where">{" · ".join(where)}</span>'
+            f"<blockquote>{escape(c.chunk.text)}</blockquote></li>"
+        )
+    count = len(citations)
+    return (
+        f'<details class="sources"><summary>Sources ({count} passage{"s" if count > 1 else ""}, '
+        f"{how})</summary><ol>{''.join(items)}</ol></details>"
+    )
+
+
+def essay_html(documents: Mapping[str, Document], citations: Sequence[Citation] = ()) -> str:
+    """The documents as paragraphs, with the cited passages wrapped in <mark>."""
+    spans: dict[str, list[tuple[int, int, int]]] = {}
+    for c in citations:
+        spans.setdefault(c.chunk.source, []).append((c.chunk.start, c.chunk.end, c.marker))
+    out = ['<div class="essay">']
+    for source, doc in documents.items():
+        out.append(f'<h3 class="essay-title">{escape(source)}</h3>')
+        for number, (start, end) in enumerate(doc.paragraphs, 1):
+            out.append(f'<p data-paragraph="{number}">')
+            out.append(_highlight(doc.text, start, end, spans.get(source, [])))
+            out.append("</p>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def _highlight(text: str, start: int, end: int, spans: list[tuple[int, int, int]]) -> str:
+    # Cited passages may overlap (chunks share a sentence), so cut at every boundary and mark
+    # each piece with all the markers covering it.
+    cuts = sorted({start, end, *(p for s, e, _ in spans for p in (s, e) if start < p < end)})
+    pieces = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        markers = sorted({m for s, e, m in spans if s < b and e > a})
+        piece = escape(text[a:b])
+        if markers:
+            label = "".join(f"[{m}]" for m in markers)
+            numbers = " ".join(map(str, markers))
+            piece = f'<mark data-markers="{numbers}" title="Cited as {label}">{piece}</mark>'
+        pieces.append(piece)
+    return "".join(pieces)

@@ -1,0 +1,86 @@
+"""The chat's HTML: escaping, answers with markers and sources, and the highlighted essay.
+Built from the shipped essay through the real ingest functions (no model needed)."""
+
+import re
+
+import pytest
+
+from assistant.config import Settings
+from assistant.ingest import chunk_document, read_document
+from assistant.schema import Answer, Citation, SentenceCheck
+from assistant.view import answer_message, escape, essay_html, pages_label, user_message
+
+
+@pytest.fixture(scope="module")
+def essay():
+    settings = Settings()
+    doc = read_document(settings.default_document)
+    return doc, chunk_document(doc, settings.chunk_chars, settings.chunk_overlap)
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+def test_escape_leaves_no_markup_or_template_syntax():
+    escaped = escape("<img src=x onerror=alert(1)> & \"q\" 'a' ${x} {{y}}")
+    assert not set(escaped) & set("<>\"'${}")
+    assert "&lt;img src=x onerror=alert(1)&gt; &amp;" in escaped
+
+
+def test_a_question_keeps_its_line_breaks_as_text():
+    assert user_message("a <b>\nc")["content"] == '<div class="question">a &lt;b&gt;<br>c</div>'
+
+
+def test_essay_view_marks_overlapping_citations_once(essay):
+    doc, chunks = essay
+    pairs = zip(chunks, chunks[1:], strict=False)
+    first, second = next((a, b) for a, b in pairs if a.end > b.start)  # sharing a sentence
+    html = essay_html({doc.source: doc}, [Citation(1, first), Citation(2, second)])
+    assert 'data-markers="1 2"' in html
+    shared = doc.text[second.start : first.end]
+    assert text_of(html).count(escape(shared)) == 1
+    assert text_of(html).replace("&amp;", "&") == doc.source + "".join(
+        doc.text[s:e] for s, e in doc.paragraphs
+    )
+
+
+def test_answer_lists_each_source_with_paragraph_and_pages(essay):
+    doc, chunks = essay
+    with_page = next(c for c in chunks if c.pages == ["254"])
+    ruth = next(c for c in chunks if "166" in c.pages)
+    answer = Answer(
+        "q", "Madame asks [1]. Ruth fears [2]. Not a marker [7].", False, "extractive",
+        (Citation(1, with_page), Citation(2, ruth)),
+    )  # fmt: skip
+    content = answer_message(answer)["content"]
+    assert content.count('<span class="marker">') == 4  # two in the text, two in the list
+    assert "[7]" in text_of(content) and '<span class="marker">[7]' not in content
+    assert "paragraph 1 · page 254" in content and f"paragraph {ruth.paragraph}" in content
+    assert "quoted from the essay" in content
+
+
+def test_refused_answer_has_no_sources_and_unverified_sentences_are_flagged(essay):
+    _, chunks = essay
+    refused = answer_message(Answer("q", "The essay doesn't say.", True, "extractive"))
+    assert "<details" not in refused["content"] and "refused" in refused["content"]
+    checks = (
+        SentenceCheck("Ruth says it [1].", (1,), False, ("quote not in passage [1]",)),
+        SentenceCheck("Kathy narrates [1].", (1,), True),
+    )
+    generated = Answer(
+        "q", "Ruth says it [1]. Kathy narrates [1].", False, "generative",
+        (Citation(1, chunks[0]),), notice="One sentence could not be checked.",
+        verification=checks,
+    )  # fmt: skip
+    content = answer_message(generated)["content"]
+    assert content.count('class="unverified"') == 1
+    assert "quote not in passage [1]" in content and "explained by the model" in content
+    assert "One sentence could not be checked." in content
+
+
+@pytest.mark.parametrize(
+    ("pages", "label"), [([], ""), (["254"], "page 254"), (["166", "254"], "pages 166, 254")]
+)
+def test_pages_label(pages, label):
+    assert pages_label(pages) == label
