@@ -1,23 +1,35 @@
 """Who may embed and call the server, and how much: origins, request sizes, request rates.
 
 Origins come from `Settings.allowed_origins` and nowhere else; this module turns them into a
-`Content-Security-Policy: frame-ancestors` header and a CORS policy. Two small ASGI middlewares
-refuse oversized bodies (413) and add the security headers; `RateLimiter` keeps per-client token
-buckets for the HTTP API (429). Authentication is left out: the app holds no private data.
+`Content-Security-Policy: frame-ancestors` header and a CORS policy. Small ASGI middlewares add
+the security headers, refuse oversized bodies (413) and refuse Gradio's URL relay; `RateLimiter`
+keeps per-client token buckets for the HTTP API (429); `guard` installs them all on the root app.
+Authentication is left out: the app holds no private data.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.errors import ConfigError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from assistant.config import Settings
+
+# The chat's own requests carry the visible conversation (Gradio sends the Chatbot's value), so
+# they may be larger than an API question; still bounded.
+CHAT_BODY_BYTES = 2_000_000
 
 # A page on the user's own machine cannot be planted by someone else, so localhost may always
 # embed and call; Gradio itself trusts localhost the same way.
@@ -65,14 +77,14 @@ class OriginPolicy:
             "allow_origins": ["*"] if self.anyone else list(self.origins),
             "allow_origin_regex": None if self.anyone else LOCAL_ORIGIN_REGEX,
             "allow_methods": ["GET", "POST", "OPTIONS"],
-            "allow_headers": ["Content-Type"],
+            "allow_headers": ["*"],  # Gradio's client sends its own headers (no cookies)
             "expose_headers": ["Retry-After"],
-            "allow_credentials": False,  # the Gradio client and the API send no cookies cross-origin
+            "allow_credentials": False,  # neither Gradio's client nor the API sends cookies
         }
 
 
 class SecurityHeaders:
-    """Adds frame-ancestors and nosniff to every response, so only allowed pages can frame the app."""
+    """Adds frame-ancestors and nosniff to every response: only allowed pages may frame the app."""
 
     def __init__(self, app: ASGIApp, *, frame_ancestors: str) -> None:
         self.app = app
@@ -92,6 +104,32 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class NoRemoteFiles:
+    """Refuses Gradio's `file=<url>` form, which makes the server fetch and relay a public URL.
+
+    Gradio serves only its own cache and static files for local paths; a URL is never one of ours.
+    """
+
+    _url = re.compile(r"/file=[A-Za-z][A-Za-z0-9+.-]*:")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._url.search(scope["path"]):
+            body = b'{"error": "This server serves only its own files."}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 403,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -188,3 +226,20 @@ class RateLimiter:
             if tokens + (now - then) * self.rate >= self.capacity:
                 del self._buckets[client]
 
+
+def guard(app: Starlette, settings: Settings) -> None:
+    """Install the origin policy, the body limits and the file-route check on the root app."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    policy = OriginPolicy.from_settings(settings.allowed_origins)
+
+    def limit_for(path: str) -> int:
+        return settings.max_body_bytes if path.startswith("/api/") else CHAT_BODY_BYTES
+
+    # Added innermost first: the file check and size check, then CORS (so refusals stay readable
+    # cross-origin), then the headers every response carries. Gradio sees this CORSMiddleware on
+    # the parent app and adds no CORS headers of its own.
+    app.add_middleware(NoRemoteFiles)
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(CORSMiddleware, **policy.cors_options())
+    app.add_middleware(SecurityHeaders, frame_ancestors=policy.frame_ancestors())
