@@ -1,28 +1,29 @@
-"""Compose extractive answers: the essay's own sentences that answer a question, with [n] citations.
+"""Compose extractive answers: the document's own sentences that answer a question, with [n] markers.
 
-Also decides when the document does not support an answer (`support`), which every mode uses before
-answering. Leaves out generation; see generate.py.
+Also decides when the document does not support an answer (`Selection.refused`), which every mode
+checks before answering. Leaves out generation; see generate.py.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.retrieval import BM25, Hits, terms
-from assistant.schema import Chunk, Citation, Passage
+from assistant.retrieval import Hits
+from assistant.schema import Chunk, Citation
 
 REFUSAL = (
     "The essay doesn't say, as far as I can find: no passage in it answers this question. "
     "Try asking about its thesis, its argument or the evidence it quotes."
 )
-# A question is answered only when its best sentence is close in meaning (cosine) or shares most of
-# the question's rarer words; see BENCHMARKS.md for how these trade answers for refusals.
-MIN_COSINE = 0.42
-MIN_SUPPORT = 0.55
+# A question is answered only when its best sentence scores at least this (cosine plus weighted
+# share of the question's words); BENCHMARKS.md shows how it trades answers for refusals.
+MIN_SCORE = 0.62
 CANDIDATE_PASSAGES = 3  # sentences are chosen from this many of the top passages
-LEXICAL_WEIGHT = 0.3  # how much shared rare words count next to cosine when choosing sentences
+RUNNER_UP_MARGIN = 0.5  # a further sentence must score within this of the best one
+TYPE_BONUS = 0.15  # for a sentence holding the kind of thing asked for (a date for "when")
 
 
 @dataclass(frozen=True)
@@ -30,61 +31,92 @@ class Selection:
     """What an extractive answer rests on: sentences (document offsets) and the passages they cite."""
 
     sentences: tuple[tuple[Chunk, int, int], ...]  # (cited chunk, start, end), in reading order
-    support: float
+    score: float  # the best sentence's cosine + weighted word overlap
     cosine: float
+    overlap: float
 
     @property
     def refused(self) -> bool:
         return not self.sentences
 
 
-class SentenceScorer:
-    """Scores every sentence of an index against a question: meaning plus shared rare words."""
+def select(
+    hits: Hits,
+    chunk_rows: list[list[int]],
+    chunk_index: dict[str, int],
+    sentences: list[tuple[str, int, int]],
+    text_of: dict[str, str],
+    *,
+    max_sentences: int,
+    max_chars: int,
+) -> Selection:
+    """Pick up to `max_sentences` sentences from the top passages, or none when unsupported."""
+    owner: dict[int, Chunk] = {}
+    for passage in hits.passages[:CANDIDATE_PASSAGES]:
+        for row in chunk_rows[chunk_index[passage.chunk.chunk_id]]:
+            owner.setdefault(row, passage.chunk)  # cite the best-ranked passage that holds it
+    if not owner:
+        return Selection((), 0.0, 0.0, 0.0)
+    rows = np.array(list(owner))
+    plain = hits.sentence_scores[rows]
+    top = int(np.argmax(plain))
+    # Support is judged on meaning and words alone; the kind bonus below only orders sentences.
+    found = Selection(
+        (),
+        float(plain[top]),
+        float(hits.sentence_cosine[rows[top]]),
+        float(hits.sentence_overlap[rows[top]]),
+    )
+    if found.score < MIN_SCORE:
+        return found
+    score = plain
+    kind = expected_kind(hits.question)
+    if kind:
+        texts = [text_of[sentences[r][0]][sentences[r][1] : sentences[r][2]] for r in rows]
+        score = plain + TYPE_BONUS * np.array([has_kind(kind, t, hits.question) for t in texts])
+    order = np.argsort(-score, kind="stable")
+    best = float(score[order[0]])
+    chosen, length = [], 0
+    for i in order[:max_sentences]:
+        _source, start, end = sentences[rows[i]]
+        if chosen and (length + end - start > max_chars or score[i] < best - RUNNER_UP_MARGIN):
+            break
+        chosen.append((owner[rows[i]], start, end))
+        length += end - start
+    chosen.sort(key=lambda item: (item[0].source, item[1]))
+    return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
 
-    def __init__(self, texts: list[str], bm25: BM25) -> None:
-        self.bm25 = bm25
-        self.sentence_terms = [frozenset(terms(t)) for t in texts]
 
-    def overlap(self, query_terms: tuple[str, ...], row: int) -> float:
-        """IDF-weighted share of the question's words found in sentence `row`."""
-        return _overlap(query_terms, self.sentence_terms[row], self.bm25)
+_KINDS = (
+    ("date", re.compile(r"\b(when|what (year|century|decade|date|period)|which (year|century))\b")),
+    ("number", re.compile(r"\bhow (many|much|long|old|far|large|big|tall|high|fast)\b|"
+                          r"\bwhat (percentage|percent|number|amount|proportion)\b")),
+    ("name", re.compile(r"\b(who|whom|whose|where)\b")),
+)  # fmt: skip
+_DATE = re.compile(
+    r"\b(1\d{3}|20\d{2})s?\b|\b\d+(st|nd|rd|th) century\b|\b(january|february|march|april|may|june|"
+    r"july|august|september|october|november|december)\b"
+)
+_NUMBER = re.compile(
+    r"\b\d[\d,.]*\b|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b"
+)
+_NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w\-\u2019']+")
 
-    def select(
-        self,
-        hits: Hits,
-        chunk_rows: list[list[int]],
-        chunk_index: dict[str, int],
-        sentences: list[tuple[str, int, int]],
-        *,
-        max_sentences: int,
-        max_chars: int,
-    ) -> Selection:
-        """Pick up to `max_sentences` sentences from the top passages, or none when unsupported."""
-        owner: dict[int, Chunk] = {}
-        for passage in hits.passages[:CANDIDATE_PASSAGES]:
-            for row in chunk_rows[chunk_index[passage.chunk.chunk_id]]:
-                owner.setdefault(row, passage.chunk)  # cite the best-ranked passage holding it
-        if not owner:
-            return Selection((), 0.0, 0.0)
-        rows = list(owner)
-        cosine = hits.sentence_scores[rows]
-        lexical = np.array([self.overlap(hits.query_terms, r) for r in rows])
-        score = cosine + LEXICAL_WEIGHT * lexical
-        order = np.argsort(-score, kind="stable")
-        best = order[0]
-        passage_terms = frozenset().union(*(self.sentence_terms[r] for r in rows))
-        support = max(float(lexical[best]), _overlap(hits.query_terms, passage_terms, self.bm25) * 0.9)
-        if cosine[best] < MIN_COSINE and support < MIN_SUPPORT:
-            return Selection((), support, float(cosine[best]))
-        chosen, length = [], 0
-        for i in order[:max_sentences]:
-            src, start, end = sentences[rows[i]]
-            if chosen and (length + end - start > max_chars or score[i] < score[best] - 0.15):
-                break
-            chosen.append((owner[rows[i]], start, end))
-            length += end - start
-        chosen.sort(key=lambda item: item[1])
-        return Selection(tuple(chosen), support, float(cosine[best]))
+
+def expected_kind(question: str) -> str | None:
+    """The kind of thing a question asks for, when its wording says: a date, a number or a name."""
+    lowered = question.lower()
+    return next((kind for kind, pattern in _KINDS if pattern.search(lowered)), None)
+
+
+def has_kind(kind: str, sentence: str, question: str) -> bool:
+    """Whether the sentence holds a thing of that kind that the question does not already name."""
+    lowered = question.lower()
+    if kind == "name":
+        return any(m.group().lower() not in lowered for m in _NAME.finditer(sentence))
+    pattern = _DATE if kind == "date" else _NUMBER
+    return any(m.group().lower() not in lowered for m in pattern.finditer(sentence.lower()))
 
 
 def render(selection: Selection, text_of: dict[str, str]) -> tuple[str, tuple[Citation, ...]]:
@@ -98,15 +130,3 @@ def render(selection: Selection, text_of: dict[str, str]) -> tuple[str, tuple[Ci
             citations.append(Citation(markers[chunk.chunk_id], chunk))
         parts.append(f"{text_of[chunk.source][start:end]} [{markers[chunk.chunk_id]}]")
     return " ".join(parts), tuple(citations)
-
-
-def retrieved_passages(hits: Hits) -> tuple[Passage, ...]:
-    return hits.passages
-
-
-def _overlap(query_terms: tuple[str, ...], found: frozenset[str], bm25: BM25) -> float:
-    unique = set(query_terms)
-    if not unique:
-        return 0.0
-    total = sum(bm25.weight(t) for t in unique)
-    return sum(bm25.weight(t) for t in unique if t in found) / total

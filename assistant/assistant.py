@@ -13,18 +13,21 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from assistant.answer import REFUSAL, SentenceScorer, Selection, render
+from assistant import structure
+from assistant.answer import REFUSAL, Selection, render, select
 from assistant.config import Settings
 from assistant.errors import InputError, ModelError
 from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
-from assistant.retrieval import HybridRetriever, Hits, terms
+from assistant.retrieval import Hits, HybridRetriever, terms
 from assistant.schema import Answer, Chunk, Document, Turn
 
 log = logging.getLogger(__name__)
 
 MAX_K = 50
-FOLLOW_UP_TERMS = 2  # a question with this few content words after an exchange is read as a follow-up
+FOLLOW_UP_TERMS = (
+    2  # a question with this few content words after an exchange is read as a follow-up
+)
 
 
 class Assistant:
@@ -34,12 +37,13 @@ class Assistant:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = HybridRetriever(index, embedder)
+        self.retriever = HybridRetriever(index, embedder, ignore=structure.DOCUMENT_WORDS)
         self._texts = {name: doc.text for name, doc in index.documents.items()}
-        self._scorer = SentenceScorer(
-            [self._texts[src][s:e] for src, s, e in index.sentences], self.retriever.bm25
-        )
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self._row_chunk: dict[int, Chunk] = {}
+        for chunk, rows in zip(index.chunks, index.chunk_sentences):
+            for row in rows:
+                self._row_chunk.setdefault(row, chunk)
         self._generator = generator
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
@@ -117,7 +121,9 @@ class Assistant:
             yield from self._generative(text, k, history, stop, started, id)
             return
         standalone = _follow_up(text, history)
-        answer = self._extractive(text, self.retriever.search(standalone, k), started, id, standalone)
+        answer = self._extractive(
+            text, self.retriever.search(standalone, k), started, id, standalone
+        )
         yield answer.answer
         yield answer
 
@@ -137,14 +143,33 @@ class Assistant:
     # --- modes ----------------------------------------------------------------------------------
 
     def _select(self, hits: Hits) -> Selection:
-        return self._scorer.select(
+        kind = structure.intent(hits.question)
+        if kind:
+            return self._structural(kind)
+        return select(
             hits,
             self.index.chunk_sentences,
             self._chunk_index,
             self.index.sentences,
+            self._texts,
             max_sentences=self.settings.max_answer_sentences,
             max_chars=self.settings.max_answer_chars,
         )
+
+    def _structural(self, kind: str) -> Selection:
+        rows = (
+            structure.thesis_rows(self.index)
+            if kind == "thesis"
+            else structure.evidence_rows(self.index)
+        )
+        chosen, length = [], 0
+        for row in rows[: self.settings.max_answer_sentences]:
+            _src, start, end = self.index.sentences[row]
+            if chosen and length + end - start > self.settings.max_answer_chars:
+                break
+            chosen.append((self._row_chunk[row], start, end))
+            length += end - start
+        return Selection(tuple(chosen), 1.0, 1.0, 1.0)
 
     def _extractive(
         self,
@@ -177,9 +202,14 @@ class Assistant:
     def _generative(self, question, k, history, stop, started, id) -> Iterator[str | Answer]:
         generator = self._load_generator()
         if generator is None:
-            notice = f"Explain mode is unavailable ({self._generator_error}); quoting the essay instead."
+            notice = (
+                f"Explain mode is unavailable ({self._generator_error}); quoting the essay instead."
+            )
             answer = self._extractive(
-                question, self.retriever.search(_follow_up(question, history), k), started, id,
+                question,
+                self.retriever.search(_follow_up(question, history), k),
+                started,
+                id,
                 notice=notice,
             )
             yield answer.answer
@@ -279,12 +309,12 @@ def ensure_default_index(settings: Settings, embedder, *, progress: bool = False
     if (default / "manifest.json").exists():
         return
     log.info("building the default index from %s", settings.default_document)
-    build_documents(
-        [settings.default_document], default, settings, embedder, progress=progress
-    )
+    build_documents([settings.default_document], default, settings, embedder, progress=progress)
 
 
-def build_documents(paths, directory: Path, settings: Settings, embedder, *, progress=False) -> dict:
+def build_documents(
+    paths, directory: Path, settings: Settings, embedder, *, progress=False
+) -> dict:
     """Read files and build (or refresh) the index at `directory`."""
     documents = [read_document(Path(p)) for p in paths]
     return build_index(
@@ -309,5 +339,3 @@ def _replace(answer: Answer, **changes) -> Answer:
     from dataclasses import replace
 
     return replace(answer, **changes)
-
-

@@ -117,7 +117,9 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     print(answer.answer)
     for c in answer.citations:
         pages = f", p. {', '.join(c.chunk.pages)}" if c.chunk.pages else ""
-        print(f"\n[{c.marker}] {c.chunk.source}, paragraph {c.chunk.paragraph}{pages}:\n    {c.chunk.text}")
+        print(
+            f"\n[{c.marker}] {c.chunk.source}, paragraph {c.chunk.paragraph}{pages}:\n    {c.chunk.text}"
+        )
     return 0
 
 

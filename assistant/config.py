@@ -40,16 +40,20 @@ class Settings:
     # --- documents and index ---
     index_dir: Path = ROOT / "indexes" / "default"  # where `ask`/`serve` look for the index
     default_document: Path = DEFAULT_DOCUMENT  # built into the default index when it is missing
-    chunk_chars: int = 480  # a passage holds whole sentences up to about this many characters
+    chunk_chars: int = 800  # a passage holds whole sentences up to about this many characters
     chunk_overlap: int = 1  # sentences repeated at the start of the next passage
     # --- retrieval and answers ---
     k: int = 5  # passages retrieved (and listed in `retrieved`)
     max_answer_sentences: int = 3  # the extractive answer quotes at most this many sentences
-    max_answer_chars: int = 350  # ...and stops adding sentences past this length
+    max_answer_chars: int = 450  # ...and adds none that would take it past this length
     max_question_chars: int = 2000  # longer questions are refused with a clear message
-    mode: str = "extractive"  # "extractive" (quote the essay) or "generative" (explain with the LLM)
+    mode: str = (
+        "extractive"  # "extractive" (quote the essay) or "generative" (explain with the LLM)
+    )
     # --- the language model (generative mode) ---
-    llm_backend: str = "llamacpp"  # "llamacpp" (embedded GGUF), "openai" (any compatible server), "none"
+    llm_backend: str = (
+        "llamacpp"  # "llamacpp" (embedded GGUF), "openai" (any compatible server), "none"
+    )
     model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "study-assistant")
     llm_threads: int = 2  # llama.cpp's own default is 1 here
     llm_context: int = 4096  # tokens of context for the embedded model
@@ -63,7 +67,9 @@ class Settings:
     # --- serving ---
     host: str = "127.0.0.1"
     port: int = 7860
-    allowed_origins: tuple[str, ...] = ()  # origins allowed to embed and call the app (besides its own and localhost)
+    allowed_origins: tuple[
+        str, ...
+    ] = ()  # origins allowed to embed and call the app (besides its own and localhost)
     rate_limit_per_minute: int = 120  # per client on the HTTP API; 0 turns it off
     queue_size: int = 64  # chat requests waiting beyond this get "busy, try again"
     max_body_bytes: int = 64_000  # larger HTTP request bodies get a 413

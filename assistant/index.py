@@ -65,7 +65,12 @@ def build_index(
     import faiss
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnusableIndexError(
+            f"cannot use {directory} as an index directory ({exc.strerror}); choose another --index"
+        ) from None
     chunking = {"chunk_chars": chunk_chars, "chunk_overlap": chunk_overlap, "splitter": SPLITTER}
     model = {"name": embedder.name, "package": embedder.version, "dimension": embedder.dimension}
     previous = _reusable(directory, model, chunking)
@@ -81,7 +86,12 @@ def build_index(
     sentences = sorted({(c.source, s, e) for c in chunks for s, e in c.sentences})
     texts = {d.source: d.text for d in documents}
     chunk_vecs = _embed(
-        [c.text for c in chunks], embedder, progress, previous, "chunks", lambda i: chunks[i].chunk_id
+        [c.text for c in chunks],
+        embedder,
+        progress,
+        previous,
+        "chunks",
+        lambda i: chunks[i].chunk_id,
     )
     sent_keys = [f"{src}#{s}-{e}#{_sha(texts[src][s:e])}" for src, s, e in sentences]
     sent_vecs = _embed(
@@ -98,11 +108,16 @@ def build_index(
 
     files = {
         "chunks": _write(directory, "chunks", ".jsonl", _jsonl(_chunk_row(c) for c in chunks)),
-        "documents": _write(directory, "documents", ".jsonl", _jsonl(_doc_row(d) for d in documents)),
+        "documents": _write(
+            directory, "documents", ".jsonl", _jsonl(_doc_row(d) for d in documents)
+        ),
         "vectors": _write(directory, "vectors", ".faiss", faiss.serialize_index(index).tobytes()),
         "sentences": _write(directory, "sentences", ".npy", _npy(sent_vecs)),
         "sentrows": _write(
-            directory, "sentrows", ".jsonl", _jsonl([*row, key] for row, key in zip(sentences, sent_keys))
+            directory,
+            "sentrows",
+            ".jsonl",
+            _jsonl([*row, key] for row, key in zip(sentences, sent_keys)),
         ),
     }
     manifest = {
@@ -165,9 +180,7 @@ def load_index(directory: Path, embedder=None) -> LoadedIndex:
             f"index {directory} is corrupt ({exc}); {rebuild_hint(directory)}"
         ) from None
     if vectors.ntotal != len(chunks) or len(sentence_vectors) != len(sentences):
-        raise UnusableIndexError(
-            f"index {directory} is inconsistent; {rebuild_hint(directory)}"
-        )
+        raise UnusableIndexError(f"index {directory} is inconsistent; {rebuild_hint(directory)}")
     row = {key: i for i, key in enumerate(sentences)}
     chunk_sentences = [[row[(c.source, s, e)] for s, e in c.sentences] for c in chunks]
     return LoadedIndex(
@@ -186,7 +199,9 @@ def load_index(directory: Path, embedder=None) -> LoadedIndex:
 def read_manifest(directory: Path) -> dict:
     path = Path(directory) / MANIFEST
     if not Path(directory).is_dir():
-        raise UnusableIndexError(f"no index at {directory}; build one with `assistant ingest FILE... --index {directory}`")
+        raise UnusableIndexError(
+            f"no index at {directory}; build one with `assistant ingest FILE... --index {directory}`"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -197,9 +212,27 @@ def read_manifest(directory: Path) -> dict:
         raise UnusableIndexError(
             f"index {directory} has a corrupt {MANIFEST}; {rebuild_hint(directory)}"
         ) from None
-    if not isinstance(manifest, dict):
-        raise UnusableIndexError(f"index {directory} has a corrupt {MANIFEST}; {rebuild_hint(directory)}")
+    if not _well_formed(manifest):
+        raise UnusableIndexError(
+            f"index {directory} has a corrupt {MANIFEST}; {rebuild_hint(directory)}"
+        )
     return manifest
+
+
+def _well_formed(manifest: object) -> bool:
+    # Valid JSON of the wrong shape is as corrupt as invalid JSON; data files must be plain names
+    # inside the index, so a damaged manifest cannot make loading read (or hang on) other files.
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("model", {}), dict):
+        return False
+    files = manifest.get("files", {})
+    return isinstance(files, dict) and all(
+        isinstance(meta, dict)
+        and isinstance(meta.get("name"), str)
+        and isinstance(meta.get("sha256"), str)
+        and meta["name"] not in ("", ".", "..")
+        and Path(meta["name"]).name == meta["name"]
+        for meta in files.values()
+    )
 
 
 # --- reuse of unchanged work ---------------------------------------------------------------------
@@ -208,8 +241,10 @@ def read_manifest(directory: Path) -> dict:
 class _Previous:
     def __init__(self, loaded: LoadedIndex) -> None:
         self.manifest = loaded.manifest
+        # keyed as `_embed` looks chunks up: the id and a hash of the text
+        chunk_keys = [f"{c.chunk_id}#{_sha(c.text)}" for c in loaded.chunks]
         self.vectors = {
-            "chunks": dict(zip((c.chunk_id for c in loaded.chunks), _all_vectors(loaded.vectors))),
+            "chunks": dict(zip(chunk_keys, _all_vectors(loaded.vectors), strict=True)),
             "sentences": dict(zip(loaded.sentence_keys, loaded.sentence_vectors)),
         }
 

@@ -68,7 +68,9 @@ def _document(source: str, text: str, sha256: str, *, markdown: bool) -> Documen
     for para in paragraphs:
         spans.append((pos, pos + len(para)))
         pos += len(para) + 2
-    return Document(source=source, text="\n\n".join(paragraphs), paragraphs=tuple(spans), sha256=sha256)
+    return Document(
+        source=source, text="\n\n".join(paragraphs), paragraphs=tuple(spans), sha256=sha256
+    )
 
 
 def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
@@ -85,13 +87,17 @@ def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
 
 
 def _md_blocks(lines: list[str]) -> Iterable[list[str]]:
-    # In Markdown a heading or list item starts a new block even without a blank line before it.
+    # In Markdown a heading or list item starts a new block even without a blank line before it,
+    # and a heading is one line: the text under it is a block of its own.
     group: list[str] = []
     for line in lines:
         if _MD_BLOCK_START.match(line) and group:
             yield group
             group = []
-        group.append(_MD_HEADING.sub("", line))
+        if _MD_HEADING.match(line):
+            yield [_MD_HEADING.sub("", line)]
+            continue
+        group.append(line)
     if group:
         yield group
 
@@ -116,7 +122,9 @@ _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "cf", "no", "vol",
     "p", "pp", "ed", "eds", "fig", "al", "inc", "ltd", "co", "mt", "gen", "col", "lt", "rev", "u.s",
 }  # fmt: skip
-_MAX_QUOTE = 600  # an opening quote left open longer than this is treated as a typo, not a quotation
+_MAX_QUOTE = (
+    600  # an opening quote left open longer than this is treated as a typo, not a quotation
+)
 
 
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -185,7 +193,9 @@ def chunk_document(doc: Document, chunk_chars: int = 480, overlap: int = 1) -> l
     citations = find_citations(doc.text)
     chunks: list[Chunk] = []
     for number, (p_start, p_end) in enumerate(doc.paragraphs, start=1):
-        sentences = _bounded(doc.text, split_sentences(doc.text[p_start:p_end], p_start), chunk_chars)
+        sentences = _bounded(
+            doc.text, split_sentences(doc.text[p_start:p_end], p_start), chunk_chars
+        )
         i = 0
         while i < len(sentences):
             j = i + 1
