@@ -69,24 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default 7860")
     p.set_defaults(handler=_serve)
 
-    _add_optional(sub, "assistant.evaluate", "add_eval_parser")
-    _add_optional(sub, "assistant.llm", "add_model_parser")
+    # These subcommands keep their parsers next to their code.
+    from assistant.evaluate import add_eval_parser
+    from assistant.llm import add_model_parser
+
+    add_eval_parser(sub)
+    add_model_parser(sub)
     return parser
 
 
 def _index_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", type=Path, default=None, metavar="DIR",
                    help="index directory (default indexes/default)")  # fmt: skip
-
-
-def _add_optional(sub, module: str, function: str) -> None:
-    # Subcommands whose modules are optional keep their own parser next to their code.
-    import importlib
-
-    try:
-        getattr(importlib.import_module(module), function)(sub)
-    except (ImportError, AttributeError):
-        pass
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
