@@ -25,6 +25,7 @@ _CAPITALIZED = re.compile(r"\b[A-Z][A-Za-z]*(?:['’\-][A-Za-z]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _ELLIPSIS = re.compile(r"\.\.\.|…")
 _TERMINAL = ".!?…"
+_TITLES = {"Mr", "Mrs", "Ms", "Dr", "St", "Prof", "vs", "eg", "ie", "cf"}
 _CLOSERS = "\"”’')"
 _SPEECH_VERBS = {"says", "said", "asks", "asked", "states", "stated", "writes", "wrote",
                  "tells", "told", "replies", "replied", "explains", "explained", "declares",
@@ -35,6 +36,12 @@ _NUMBER_WORDS = {
     "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand",
     "million", "billion",
 }
+_SMALL_NUMBERS = {
+    word: value for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split())
+} | {word: 10 * (i + 2) for i, word in enumerate(
+    "twenty thirty forty fifty sixty seventy eighty ninety".split())}
 # Capitalized mid-sentence without being names (after a colon, in titles, "I").
 _COMMON = {
     "i", "i'm", "i've", "i'd", "i'll", "a", "an", "the", "this", "that", "these", "those", "it",
@@ -43,6 +50,23 @@ _COMMON = {
     "according", "passage", "passages", "essay", "page", "pages", "question", "answer", "note",
     "mr", "mrs", "ms", "dr", "chapter", "part", "book", "novel", "author", "narrator",
 }
+# Function words left out when measuring how much of a sentence its passages support.
+_STOPWORDS = set(
+    "a about above after again against all also am an and any are as at be because been before "
+    "being below between both but by can could did do does doing down during each few for from "
+    "further had has have having he her here hers herself him himself his how i if in into is it "
+    "its itself just me more most my myself no nor not now of off on once only or other our ours "
+    "out over own same she should so some such than that the their theirs them themselves then "
+    "there these they this those through to too under until up very was we were what when where "
+    "which while who whom why will with would you your yours "
+    "one "
+    # words for talking about a text, not claims about it
+    "essay text passage passages author novel book story page pages line lines word words quote "
+    "quotes quoted says said say according explains describes shows suggests means calls called "
+    "call writes wrote write states argues claims refers uses used appears appear mentions "
+    "mentioned".split()
+)
+MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ def split_sentences(text: str) -> list[str]:
     sentences: list[str] = []
     for line in text.splitlines():
         sentences.extend(_split_line(line))
-    return [s for s in sentences if s.strip(" -*•\t")]
+    return [s for s in sentences if re.search(r"[A-Za-z0-9]", _MARKER.sub("", s))]
 
 
 def _split_line(line: str) -> list[str]:
@@ -110,8 +134,13 @@ def _split_line(line: str) -> list[str]:
 
 
 def _is_initial(line: str, i: int) -> bool:
-    """A full stop after a lone capital letter (Kathy H.) rarely ends a sentence."""
-    return line[i] == "." and i >= 1 and line[i - 1].isupper() and (i < 2 or not line[i - 2].isalnum())
+    """A full stop after an initial (Kathy H.) or a title (Mr.) rarely ends a sentence."""
+    if line[i] != ".":
+        return False
+    word = re.search(r"(\w+)$", line[:i])
+    if word is None:
+        return False
+    return (len(word.group(1)) == 1 and word.group(1).isupper()) or word.group(1) in _TITLES
 
 
 def _starts_sentence(rest: str) -> bool:
@@ -158,29 +187,53 @@ def _contains_word(passage_lower: str, word: str) -> bool:
 
 
 def _names(sentence_no_quotes: str) -> list[tuple[str, int]]:
-    """Capitalized words that are not the first word of the sentence or clause, nor common words."""
+    """Capitalized words other than common words; the first word only when it acts as a name."""
     names = []
     first = _WORD.search(sentence_no_quotes)
     for match in _CAPITALIZED.finditer(sentence_no_quotes):
-        if first is not None and match.start() == first.start():
+        word = re.sub(r"['’]s$", "", match.group(0))
+        if word.lower() in _COMMON:
             continue
         before = sentence_no_quotes[: match.start()].rstrip()
-        if before.endswith((":", ";", "(", "—", "-")) and not before.endswith("-"):
-            continue
-        word = re.sub(r"['’]s$", "", match.group(0))
-        if word.lower() in _COMMON or len(word) == 1 and word != word.upper():
+        if before.endswith(":") or (
+            first is not None and match.start() == first.start() and not _acts_as_name(
+                match.group(0), sentence_no_quotes[match.end():])
+        ):
             continue
         names.append((word, match.start()))
     return names
 
 
-def _numbers(text: str) -> list[str]:
-    found = [m.group(0) for m in _NUMBER.finditer(text)]
-    for word in _WORD.findall(text):
-        parts = word.lower().split("-")
-        if any(p in _NUMBER_WORDS for p in parts):
-            found.append(word.lower())
+def _acts_as_name(word: str, rest: str) -> bool:
+    """A sentence's first word is a name when possessive, before a speech verb or another name."""
+    if re.search(r"['’]s$", word):
+        return True
+    following = rest.split()
+    if not following:
+        return False
+    return following[0].lower() in _SPEECH_VERBS or following[0][:1].isupper()
+
+
+def _numbers(text: str) -> set[str]:
+    """Numbers as digits ("166", "1,000" -> "1000"); number words too ("thirty-one" -> "31")."""
+    found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(text)}
+    run: list[str] = []
+    for token in re.split(r"[\s\-–]+", text.lower()) + [""]:
+        word = token.strip(".,;:!?()\"“”'’")
+        if word in _NUMBER_WORDS or (word == "one" and run):
+            run.append(word)
+            continue
+        if run:
+            found.add(_number_value(run))
+        run = []
     return found
+
+
+def _number_value(words: list[str]) -> str:
+    """ "thirty-one" -> "31"; runs with hundreds or more stay words, compared as written."""
+    if len(words) <= 2 and all(w in _SMALL_NUMBERS for w in words):
+        return str(sum(_SMALL_NUMBERS[w] for w in words))
+    return "-".join(words)
 
 
 def _speaker(sentence: str, names: list[tuple[str, int]], start: int, end: int,
@@ -197,8 +250,14 @@ def _speaker(sentence: str, names: list[tuple[str, int]], start: int, end: int,
     return None
 
 
-def check_sentence(sentence: str, numbered: Sequence[Chunk]) -> SentenceCheck:
-    """Verify one sentence against the passages it cites (markers are 1-based into `numbered`)."""
+def check_sentence(
+    sentence: str, numbered: Sequence[Chunk], refusals: Sequence[str] = ()
+) -> SentenceCheck:
+    """Verify one sentence against the passages it cites (markers are 1-based into `numbered`).
+
+    `refusals` are the replies the prompt allows when the passages hold no answer; such a sentence
+    is never shown as an answer, whatever it cites.
+    """
     problems: list[str] = []
     all_markers = markers_of(sentence)
     valid = [n for n in all_markers if 1 <= n <= len(numbered)]
@@ -206,13 +265,17 @@ def check_sentence(sentence: str, numbered: Sequence[Chunk]) -> SentenceCheck:
     if invalid:
         problems.append("dropped invalid marker " + ", ".join(f"[{n}]" for n in invalid))
     text = strip_markers(sentence)
+    if _key(text) in {_key(r) for r in refusals}:
+        problems.append("the model found no answer in the passages")
+        return SentenceCheck(text=text, markers=tuple(valid), verified=False,
+                             problems=tuple(problems))
     if not valid:
         problems.append("cites no passage")
         return SentenceCheck(text=text, markers=tuple(valid), verified=False,
                              problems=tuple(problems))
     cited = [normalize(numbered[n - 1].text) for n in valid]
     cited_lower = [c.lower() for c in cited]
-    failed = bool(invalid and False)
+    failed = False
 
     quotes = quotations(text)
     without_quotes = text
@@ -240,22 +303,48 @@ def check_sentence(sentence: str, numbered: Sequence[Chunk]) -> SentenceCheck:
         if not _contains_word(passages_lower, name):
             problems.append(f"name not in the cited passages: {name}")
             failed = True
-    for number in _numbers(without_quotes):
-        if not _contains_word(passages_lower, number):
+    passage_numbers = _numbers(passages_lower)
+    for number in sorted(_numbers(without_quotes)):
+        if number not in passage_numbers:
             problems.append(f"number not in the cited passages: {number}")
             failed = True
+    support = _support(without_quotes, passages_lower)
+    if support < MIN_SUPPORT:
+        problems.append(f"only {support:.0%} of its words are in the cited passages")
+        failed = True
     return SentenceCheck(text=text, markers=tuple(valid), verified=not failed,
                          problems=tuple(problems))
 
 
-def verify_answer(text: str, numbered: Sequence[Chunk]) -> Verified:
+def _key(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", normalize(text).lower()))
+
+
+def _stem(word: str) -> str:
+    # a plural s off, then five letters: "years"/"year-old", "considered"/"considers" meet
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:5]
+
+
+def _support(text: str, passages_lower: str) -> float:
+    """The share of the sentence's content words (crudely stemmed) found in the passages."""
+    words = {_stem(w) for w in re.findall(r"[a-z0-9]+", normalize(text).lower().replace("'", ""))
+             if w not in _STOPWORDS and len(w) > 2 and not w.isdigit()}
+    if not words:
+        return 1.0
+    found = {_stem(w) for w in re.findall(r"[a-z0-9]+", passages_lower.replace("'", ""))}
+    return len(words & found) / len(words)
+
+
+def verify_answer(text: str, numbered: Sequence[Chunk], refusals: Sequence[str] = ()) -> Verified:
     """Check every sentence; keep the verified ones, renumber their markers 1..m in order of use."""
     checks: list[SentenceCheck] = []
     shown: list[str] = []
     display: dict[int, int] = {}  # passage number in the prompt -> marker shown to the student
     removed = 0
     for sentence in split_sentences(text):
-        check = check_sentence(sentence, numbered)
+        check = check_sentence(sentence, numbered, refusals)
         if not check.verified:
             removed += 1
             checks.append(check)
@@ -272,8 +361,5 @@ def verify_answer(text: str, numbered: Sequence[Chunk]) -> Verified:
 
 
 def _with_markers(sentence: str, markers: Sequence[int]) -> str:
-    """Put the markers at the end of the sentence, before its final punctuation if it has one."""
-    tags = "".join(f"[{m}]" for m in markers)
-    if sentence and sentence[-1] in ".!?" and not sentence.endswith("..."):
-        return f"{sentence[:-1]} {tags}{sentence[-1]}"
-    return f"{sentence} {tags}"
+    """The sentence followed by its markers, the way extractive answers show them."""
+    return f"{sentence} " + "".join(f"[{m}]" for m in markers)

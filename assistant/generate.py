@@ -1,0 +1,400 @@
+"""Generative answers: prompt the chat model with numbered passages, stream its words, verify them.
+
+The whole document goes into a system prompt that is the same for every question, so llama.cpp (or
+an OpenAI-compatible server with prefix caching) evaluates it once and each question only pays for
+its own few tokens; the follow-up rewrite shares that prefix too. A document too long for the
+context falls back to the retrieved passages alone. Retrieval, refusal and the extractive fallback
+are the facade's business (assistant.py); checking sentences is verify.py's.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.prompts import PromptTemplate
+
+from assistant.config import Settings
+from assistant.errors import ConfigError, ModelError
+from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
+from assistant.verify import strip_markers, verify_answer
+
+log = logging.getLogger(__name__)
+
+# file -> (required placeholders, optional placeholders)
+PROMPT_FILES = {
+    "answer_system": ({"passages"}, set()),
+    "answer_user": ({"question"}, {"hint"}),
+    "rewrite_user": ({"history", "question"}, set()),
+    "rewrite_system": (set(), set()),
+}
+RESERVED_TOKENS = 512  # question, hint, rewrite history and chat markup beside the passages
+HINT_PASSAGES = 3
+REWRITE_MAX_TOKENS = 64
+HISTORY_ANSWER_CHARS = 300
+MAX_SENTENCES = 3  # the embedded model is stopped after this many cited sentences
+_REFERRING = {"it", "its", "that", "this", "these", "those", "they", "them", "their", "she", "her",
+              "hers", "he", "him", "his", "there", "then", "one", "ones", "such"}
+_QUESTION_WORDS = {"what", "who", "whom", "whose", "which", "why", "how", "when", "where", "is",
+                   "are", "was", "were", "do", "does", "did", "can", "could", "would", "should",
+                   "the", "a", "an", "of", "on", "in", "to", "about", "and", "or", "for", "with",
+                   "say", "says", "mean", "means", "else", "more", "again", "so", "tell", "me"}
+_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”")
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A verified generated answer: what to display, what its markers cite, how each sentence fared."""
+
+    text: str  # verified sentences with [n] markers numbered 1..m, matching citations
+    citations: tuple[Citation, ...]
+    checks: tuple[SentenceCheck, ...]
+    notice: str | None
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The prompt templates, read from prompts_dir at start-up."""
+
+    answer_system: PromptTemplate
+    answer_user: PromptTemplate
+    rewrite_user: PromptTemplate
+    rewrite_system: PromptTemplate
+
+    def literal_text(self) -> str:
+        """The templates' own words: what must never be echoed back.
+
+        Placeholders and double-quoted phrases (replies the prompt asks for, such as the
+        refusal) are left out.
+        """
+        texts = (re.sub(r"\{[a-z_]+\}", " ", t.template) for t in self.__dict__.values())
+        return "\n".join(_QUOTED.sub(" | ", text) for text in texts)
+
+    def refusals(self) -> list[str]:
+        """Quoted sentences in the answer instructions: replies meaning "the passages don't say"."""
+        quoted = (a or b for a, b in _QUOTED.findall(self.answer_system.template))
+        return [q for q in quoted if len(q.split()) >= 3 and q.rstrip()[-1:] in ".!"]
+
+
+def load_prompts(directory: Path) -> Prompts:
+    """Read and check the templates; ConfigError names a missing file or a wrong placeholder."""
+    templates = {}
+    for name, (required, optional) in PROMPT_FILES.items():
+        path = Path(directory) / f"{name}.md"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the prompt {path}: {exc}") from None
+        try:
+            template = PromptTemplate.from_template(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}; write literal braces as {{{{ and }}}}") from None
+        found = set(template.input_variables)
+        if not required <= found or not found <= required | optional:
+            expected = ", ".join(f"{{{v}}}" for v in sorted(required | optional)) or "none"
+            raise ConfigError(f"{path} uses {sorted(found) or 'no'} placeholders; expected {expected}")
+        templates[name] = template
+    return Prompts(**templates)
+
+
+def number_passages(chunks: Sequence[Chunk]) -> list[tuple[Chunk, str]]:
+    """Chunks with the text to show for each, minus the sentences the previous chunk already showed.
+
+    Neighbouring chunks overlap by a sentence; repeating it would cost tokens and blur which number
+    to cite. Marker n still cites the whole chunk n, which contains the shown text.
+    """
+    numbered: list[tuple[Chunk, str]] = []
+    previous: Chunk | None = None
+    for chunk in chunks:
+        text = chunk.text
+        if previous and previous.source == chunk.source and chunk.start < previous.end:
+            text = chunk.text[max(0, previous.end - chunk.start):].strip()
+        if text:
+            numbered.append((chunk, text))
+            previous = chunk
+    return numbered
+
+
+def format_passages(numbered: Sequence[tuple[Chunk, str]]) -> str:
+    """The passages block of the prompt: "[n] text" lines, labelled by source when there are several."""
+    several = len({chunk.source for chunk, _ in numbered}) > 1
+    return "\n".join(
+        f"[{n}] " + (f"({chunk.source}) " if several else "") + text
+        for n, (chunk, text) in enumerate(numbered, start=1)
+    )
+
+
+class LeakGuard:
+    """Stops an answer that starts reciting the instructions, before those words are shown.
+
+    Any run of `n` words from the prompt templates (that is not also in the document) counts as a
+    leak. Words that could begin such a run are held back until the run is ruled out.
+    """
+
+    def __init__(self, secret: str, public: str, n: int = 5) -> None:
+        self.n = n
+        public_runs = set(self._runs(self._words(public)))
+        self.runs = {r for r in self._runs(self._words(secret)) if r not in public_runs}
+        self.starts = {r[:i] for r in self.runs for i in range(1, n)}
+
+    @staticmethod
+    def _words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'", ""))
+
+    def _runs(self, words: list[str]) -> Iterator[tuple[str, ...]]:
+        for i in range(len(words) - self.n + 1):
+            yield tuple(words[i : i + self.n])
+
+    def scan(self, text: str) -> tuple[int, bool]:
+        """(how much of `text` is safe to show, whether it already recites the instructions)."""
+        matches = list(re.finditer(r"[A-Za-z0-9'’]+", text))
+        words = [m.group(0).lower().replace("’", "").replace("'", "") for m in matches]
+        if any(run in self.runs for run in self._runs(words)):
+            return 0, True
+        if not words:
+            return len(text), False
+        complete = len(words) if not text[-1].isalnum() else len(words) - 1
+        held = complete  # index of the first held-back word
+        for length in range(min(self.n - 1, complete), 0, -1):
+            if tuple(words[complete - length : complete]) in self.starts:
+                held = complete - length
+                break
+        if held >= len(matches):
+            return len(text), False
+        return matches[held].start(), False
+
+
+def cite_every_sentence(
+    text: str, piece: str, citable: Sequence[int], max_sentences: int = MAX_SENTENCES
+) -> str | list[str] | None:
+    """Steer decoding so that no sentence ends without a [n] marker, and stop after a few.
+
+    `text` is the answer so far and `piece` the model's next choice ("" for the end). Returns
+    None to accept it, a string to write instead (" [" opens a marker, "" ends the answer), or a
+    list of pieces to choose the likeliest from: inside a marker, the digits of the `citable`
+    passage numbers. Which of those to cite stays the model's choice; verification checks it.
+    """
+    marker = re.search(r"\[(\d*)$", text)
+    if marker:
+        digits = marker.group(1)
+        numbers = [str(n) for n in citable]
+        allowed = sorted({n[len(digits)] for n in numbers if n.startswith(digits) and n != digits})
+        if digits in numbers:
+            allowed.append("]")
+        return None if piece in allowed else allowed
+    tail = text[text.rfind("]") + 1 :]
+    if piece.lstrip().startswith("["):
+        return None if re.search(r"[A-Za-z0-9]", tail) else []  # a marker needs a sentence first
+    cited = len(re.findall(r"\](?!\s*\[)", text))  # [1][2] counts once
+    if cited >= max_sentences and not re.search(r"[A-Za-z0-9]", tail):
+        return "" if piece == "" or piece[:1].isspace() else None
+    if not re.search(r"[A-Za-z0-9]", tail) or _inside_quotation(tail):
+        return None
+    stripped = tail.rstrip()
+    if piece == "" or "\n" in piece:
+        return " ["
+    if piece.lstrip()[:1] in (".", "!", "?") and not _is_abbreviation(stripped):
+        return " ["
+    # a quotation that ended the sentence with its own full stop: ... trash.” She
+    if stripped[-1:] in "\"”" and stripped[-2:-1] in ".!?…" and re.match(r"\s+[A-Z]", piece):
+        return " ["
+    return None
+
+
+def _inside_quotation(text: str) -> bool:
+    return text.count("“") > text.count("”") or text.count('"') % 2 == 1
+
+
+def _is_abbreviation(text: str) -> bool:
+    last = re.search(r"(\w+)$", text)
+    return bool(last) and (len(last.group(1)) == 1 and last.group(1).isupper()
+                           or last.group(1) in ("Mr", "Mrs", "Ms", "Dr", "St"))
+
+
+class Generator:
+    """Answers from numbered passages with a LangChain chat model; streams, then verifies."""
+
+    def __init__(self, model: BaseChatModel, prompts: Prompts, chunks: Sequence[Chunk],
+                 settings: Settings) -> None:
+        self.model = model
+        self.prompts = prompts
+        self.settings = settings
+        numbered = number_passages(chunks)
+        system = prompts.answer_system.format(passages=format_passages(numbered))
+        budget = settings.llm_context - settings.llm_max_tokens - RESERVED_TOKENS
+        self.whole_document = _count_tokens(model, system) <= budget
+        # with the whole document in the prompt, its numbering is fixed and the prefix is cached
+        self._numbered = [chunk for chunk, _ in numbered] if self.whole_document else []
+        self._system = system if self.whole_document else None
+        self._number_of = {c.chunk_id: n for n, c in enumerate(self._numbered, start=1)}
+        self._guard = LeakGuard(prompts.literal_text(), " ".join(c.text for c in chunks))
+        self._refusals = prompts.refusals()
+        # steering only where the backend supports it (llama.cpp in-process, not OpenAI's API)
+        self._guided = _supports_guide(model)
+
+    def warm_up(self) -> None:
+        """Evaluate the fixed prompt prefix now so the first question only pays for its own words."""
+        messages = self._answer_messages("What is the text about?", ())[2]
+        self._invoke(messages, max_tokens=1)
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        """The follow-up as a standalone question; the question itself when it needs no rewrite."""
+        if not history or not looks_like_follow_up(question):
+            return question
+        lines = []
+        for turn in history:
+            asked = " ".join(turn.question.split())[:HISTORY_ANSWER_CHARS]
+            answer = strip_markers(turn.answer)[:HISTORY_ANSWER_CHARS]
+            lines += [f"Student: {asked}", f"Assistant: {answer}"]
+        user = self.prompts.rewrite_user.format(history="\n".join(lines), question=question)
+        system = self._system or self.prompts.rewrite_system.format()
+        reply = self._invoke([SystemMessage(system), HumanMessage(user)],
+                             max_tokens=REWRITE_MAX_TOKENS)
+        rewritten = _clean_rewrite(reply)
+        if not rewritten or self._guard.scan(rewritten)[1] or not _keeps_topic(question, rewritten):
+            log.info("kept the follow-up as asked; the rewrite %r did not fit", rewritten)
+            return question
+        return rewritten
+
+    def stream(self, question: str, passages: Sequence[Passage],
+               stop: threading.Event | None = None) -> Iterator[str | Generated]:
+        """Yield text deltas as the model writes, then one verified Generated; ModelError on failure."""
+        numbered, citable, messages = self._answer_messages(question, passages)
+        started = time.monotonic()
+        text, shown, leaked, stopped = "", 0, False, False
+        kwargs = {}
+        if self._guided:
+            kwargs["guide"] = functools.partial(cite_every_sentence, citable=citable)
+        chunks = self.model.stream(messages, **kwargs)
+        try:
+            for chunk in chunks:
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
+                text += chunk.content if isinstance(chunk.content, str) else ""
+                safe, leaked = self._guard.scan(text)
+                if leaked:
+                    break
+                if safe > shown:
+                    yield text[shown:safe]
+                    shown = safe
+                if time.monotonic() - started > self.settings.llm_timeout_s:
+                    raise ModelError(
+                        f"the language model took longer than {self.settings.llm_timeout_s:g} s")
+        except _backend_errors() as exc:
+            raise ModelError(f"the language model failed: {_describe(exc)}") from exc
+        finally:
+            chunks.close()
+        if leaked:
+            log.warning("stopped a generation that recited the prompt")
+            yield Generated(text="", citations=(), checks=(),
+                            notice="That question is not about the essay, so it was not answered.")
+            return
+        if len(text) > shown:
+            yield text[shown:]
+        verified = verify_answer(text, numbered, self._refusals)
+        notices = []
+        if stopped:
+            notices.append("Stopped before the answer was finished.")
+        if verified.removed:
+            were = "was" if verified.removed == 1 else "were"
+            notices.append(f"{verified.removed} generated sentence{'s' * (verified.removed > 1)} "
+                           f"could not be checked against the essay and {were} left out.")
+        yield Generated(text=verified.text, citations=verified.citations, checks=verified.checks,
+                        notice=" ".join(notices) or None)
+
+    def _answer_messages(self, question: str, passages: Sequence[Passage]
+                         ) -> tuple[list[Chunk], list[int], list[BaseMessage]]:
+        """The numbered chunks, the numbers retrieval found citable, and the messages."""
+        if self._system is not None:
+            related = [self._number_of[p.chunk.chunk_id] for p in passages
+                       if p.chunk.chunk_id in self._number_of][:HINT_PASSAGES]
+            hint = ("Most related passages: " + ", ".join(f"[{n}]" for n in related) + "\n"
+                    if related else "")
+            numbered, system = self._numbered, self._system
+            citable = sorted(related) or list(range(1, len(numbered) + 1))
+        else:
+            pairs = [(p.chunk, p.chunk.text) for p in passages]
+            numbered, hint = [c for c, _ in pairs], ""
+            citable = list(range(1, len(numbered) + 1))
+            system = self.prompts.answer_system.format(passages=format_passages(pairs))
+        user = self.prompts.answer_user.format(question=question, hint=hint)
+        return numbered, citable, [SystemMessage(system), HumanMessage(user)]
+
+    def _invoke(self, messages: list[BaseMessage], **kwargs: object) -> str:
+        try:
+            reply = self.model.invoke(messages, **kwargs)
+        except _backend_errors() as exc:
+            raise ModelError(f"the language model failed: {_describe(exc)}") from exc
+        return reply.content if isinstance(reply.content, str) else ""
+
+
+def build_generator(settings: Settings, chunks: Sequence[Chunk]) -> Generator | None:
+    """The generator for the configured backend (None for "none"); ModelError if unusable."""
+    from assistant.llm import build_chat_model
+
+    prompts = load_prompts(settings.prompts_dir)
+    model = build_chat_model(settings)
+    if model is None:
+        return None
+    return Generator(model, prompts, chunks, settings)
+
+
+def _supports_guide(model: BaseChatModel) -> bool:
+    return bool(getattr(model, "supports_guide", False))
+
+
+def _count_tokens(model: BaseChatModel, text: str) -> int:
+    counter = getattr(model, "count_tokens", None)
+    if callable(counter):
+        return counter(text)
+    return len(text) // 3  # a cautious estimate for English when the tokenizer is remote
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """Whether a question leans on the conversation: a pronoun or "there", or hardly any words."""
+    words = re.findall(r"[a-z']+", question.lower())
+    content = [w for w in words if w not in _QUESTION_WORDS]
+    return bool(set(words) & _REFERRING) or len(content) <= 1
+
+
+def _keeps_topic(question: str, rewritten: str) -> bool:
+    """A rewrite must keep the question's own content words (the referents are what it adds)."""
+    own = set(re.findall(r"[a-z]+", question.lower())) - _QUESTION_WORDS - _REFERRING
+    found = set(re.findall(r"[a-z]+", rewritten.lower()))
+    return not own or len(own & found) >= max(1, len(own) // 2)
+
+
+def _clean_rewrite(reply: str) -> str:
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    text = re.sub(r"^(?:rewritten|standalone|complete)?\s*question\s*:\s*", "", lines[0], flags=re.I)
+    text = strip_markers(text).strip().strip('"“”').strip()
+    return text if len(text) <= 300 else ""
+
+
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [RuntimeError, ValueError, OSError]
+    try:
+        import openai
+
+        errors.append(openai.OpenAIError)
+    except ImportError:
+        pass
+    import httpx
+
+    errors.append(httpx.HTTPError)
+    return tuple(errors)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

@@ -1,0 +1,138 @@
+"""Verification of generated sentences against the essay's real passages (no model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.config import DEFAULT_DOCUMENT
+from assistant.ingest import chunk_document, read_document
+from assistant.verify import check_sentence, split_sentences, verify_answer
+
+
+@pytest.fixture(scope="module")
+def passages():
+    """The essay's chunks, numbered 1..n as the prompt numbers them."""
+    return chunk_document(read_document(DEFAULT_DOCUMENT), 480, 1)
+
+
+def number_of(passages, words: str) -> int:
+    return next(n for n, c in enumerate(passages, start=1) if words in c.text)
+
+
+def test_wrong_speaker_and_misquotation_are_flagged(passages):
+    ruth = number_of(passages, "modeled from trash")
+    madame = number_of(passages, "Poor creatures")
+    answer = (
+        f"Madame Marie-Claude says “We’re modeled from trash” [{ruth}]. "
+        f'Madame Marie-Claude asks, "Poor creatures, what have we done to you?" [{madame}] '
+        f"Ruth reveals her fears: “We’re modeled from trash” [{ruth}]."
+    )
+    result = verify_answer(answer, passages)
+
+    wrong_speaker, misquote, right = result.checks
+    assert not wrong_speaker.verified
+    assert any("Marie-Claude" in p for p in wrong_speaker.problems)
+    assert not misquote.verified
+    assert any("quotation not found" in p for p in misquote.problems)
+    assert right.verified and right.problems == ()
+    assert result.removed == 2
+    assert result.text == "Ruth reveals her fears: “We’re modeled from trash”. [1]"
+    assert [c.chunk for c in result.citations] == [passages[ruth - 1]]
+
+
+def test_wrong_speaker_is_flagged_even_when_both_passages_are_cited(passages):
+    ruth = number_of(passages, "modeled from trash")
+    madame = number_of(passages, "Poor creatures")
+    check = check_sentence(
+        f'Madame Marie-Claude says "We\'re modeled from trash" [{madame}][{ruth}].', passages
+    )
+    assert not check.verified
+    assert check.problems == (
+        'the passage with "We\'re modeled from trash" does not mention Marie-Claude',
+    )
+
+
+def test_quotation_matching_forgives_quote_styles_whitespace_and_edge_punctuation(passages):
+    n = number_of(passages, "modeled from trash")
+    check = check_sentence(f'Ruth says, "We\'re   modeled from\ntrash." [{n}]', passages)
+    assert check.verified, check.problems
+    check = check_sentence(f"Ruth says “We’re Modeled from trash” [{n}].", passages)
+    assert not check.verified  # case is not forgiven: that is no longer the essay's wording
+
+
+def test_names_and_numbers_must_be_in_the_cited_passages(passages):
+    ruth = number_of(passages, "modeled from trash")
+    kathy = number_of(passages, "thirty-one")
+    assert check_sentence(f"The word appears on page 166 [{ruth}].", passages).verified
+    assert check_sentence(f"Kathy H. is thirty-one years old [{kathy}].", passages).verified
+    wrong_page = check_sentence(f"The word appears on page 254 [{ruth}].", passages)
+    assert wrong_page.problems == ("number not in the cited passages: 254",)
+    wrong_age = check_sentence(f"Kathy H. is thirty years old [{kathy}].", passages)
+    assert wrong_age.problems == ("number not in the cited passages: 30",)
+    assert check_sentence(f"Kathy H. is 31 years old [{kathy}].", passages).verified
+    invented = check_sentence(f"Miss Emily runs Hailsham [{kathy}].", passages)
+    assert invented.problems[:2] == (
+        "name not in the cited passages: Miss",
+        "name not in the cited passages: Emily",
+    )
+
+
+def test_a_sentence_its_passages_barely_support_is_unverified(passages):
+    kathy = number_of(passages, "thirty-one")
+    supported = check_sentence(
+        f"Kathy H. is a thirty-one-year-old carer from Hailsham [{kathy}].", passages
+    )
+    assert supported.verified, supported.problems
+    unsupported = check_sentence(f"The clones rebel against their teachers [{kathy}].", passages)
+    assert not unsupported.verified
+    assert unsupported.problems == ("only 0% of its words are in the cited passages",)
+
+
+def test_the_prompts_refusal_is_never_shown_as_an_answer(passages):
+    result = verify_answer("The essay does not say [3].", passages, ["The essay does not say."])
+    assert result.text == "" and result.removed == 1
+    assert result.checks[0].problems == ("the model found no answer in the passages",)
+
+
+def test_markers_invalid_ones_dropped_and_uncited_sentences_unverified(passages):
+    n = number_of(passages, "memoir of the Other")
+    result = verify_answer(
+        f"The essay calls the novel a memoir of the Other [{n}, 99]. This is a claim.", passages
+    )
+    kept, uncited = result.checks
+    assert kept.verified and kept.markers == (1,)
+    assert kept.problems == ("dropped invalid marker [99]",)
+    assert not uncited.verified and uncited.problems == ("cites no passage",)
+    assert result.text == "The essay calls the novel a memoir of the Other. [1]"
+
+
+def test_markers_are_renumbered_in_order_of_use(passages):
+    ruth = number_of(passages, "modeled from trash")
+    madame = number_of(passages, "Poor creatures")
+    result = verify_answer(
+        f"Ruth fears they are “modeled from trash” [{ruth}]. "
+        f"Madame Marie-Claude calls them “Poor creatures” [{madame}][{ruth}].",
+        passages,
+    )
+    assert result.removed == 0
+    assert result.text == (
+        "Ruth fears they are “modeled from trash”. [1] "
+        "Madame Marie-Claude calls them “Poor creatures”. [2][1]"
+    )
+    assert [(c.marker, c.chunk) for c in result.citations] == [
+        (1, passages[ruth - 1]),
+        (2, passages[madame - 1]),
+    ]
+
+
+def test_sentences_split_outside_quotations_and_keep_trailing_markers():
+    text = (
+        'Ruth says "We all know it. We\'re modeled from trash." [2] Then Kathy H. listens [3]. '
+        "Mr. Smith agrees.\nA new line\n[4]"
+    )
+    assert split_sentences(text) == [
+        'Ruth says "We all know it. We\'re modeled from trash." [2]',
+        "Then Kathy H. listens [3].",
+        "Mr. Smith agrees.",
+        "A new line",
+    ]
