@@ -12,21 +12,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
 from assistant.errors import ConfigError, InputError
 from assistant.questions import Article, EvalQuestion, Warn, read_questions, read_squad
-
-ANSWERS, RUN, METRICS = "answers.jsonl", "run.json", "metrics.json"
+from assistant.runs import (
+    ANSWERS,
+    METRICS,
+    AnswerLog,
+    Session,
+    check_resume,
+    read_records,
+    read_timing,
+    save_session,
+)
 
 
 class Interrupted(Exception):
@@ -50,7 +58,7 @@ class EvalOptions:
     index_cache: Path | None = None  # SQuAD: where built indexes are kept (default: beside answers)
     k: int | None = None
     mode: str | None = None
-    batch_size: int = 128  # questions answered (and flushed) together
+    batch_size: int = 512  # questions answered (and flushed) together; big batches pad less
     concurrency: int = 1  # generative requests in flight (openai backend only)
     restart: bool = False  # discard earlier answers instead of resuming
     report_format: str = "html"
@@ -68,52 +76,40 @@ class Job:
     name: str
     index_dir: Path
     questions: list[EvalQuestion]
-    paragraphs: tuple[str, ...] = ()  # SQuAD: text the index is built from when missing
-    articles: Sequence[Article] = ()
-
-
-@dataclass
-class Session:
-    """Timing of one invocation; a resumed run has several."""
-
-    answered: int = 0
-    answer_s: float = 0.0  # time spent answering and writing (throughput is measured on this)
-    index_s: float = 0.0  # time spent building or loading indexes and models
-    wall_s: float = 0.0
-    passages: int = 0
-    interrupted: bool = False
-    started: float = field(default_factory=time.time)
+    articles: Sequence[Article] = ()  # SQuAD: what the index is built from (when it changed)
 
 
 def run_eval(settings: Settings, options: EvalOptions, warn: Warn | None = None) -> dict[str, Any]:
     """Answer every question not yet answered; in a run directory also score and report."""
     warn = warn or _stderr
-    _check(options)
-    k = options.k or settings.k
-    mode = options.mode or settings.mode
-    settings = settings.with_(k=k, mode=mode)
+    settings = settings.with_(k=options.k, mode=options.mode, index_dir=options.index_dir)
+    _check(options, settings)
     jobs = _jobs(settings, options, warn)
     config = _config(options, settings)
     if options.run_dir:
-        _check_resume(Path(options.run_dir), config, options.restart)
+        check_resume(Path(options.run_dir), config, options.restart)
     log = AnswerLog(options.answers_path, restart=options.restart, warn=warn)
     order = [q.id for job in jobs for q in job.questions]
-    _check_same_questions(log, jobs)
+    log.check_questions((q.id, q.question) for job in jobs for q in job.questions)
     done = sum(1 for qid in order if qid in log.answered)
     if done:
         warn(f"resuming: {done} of {len(order)} questions already answered in {log.path}")
     session = Session()
     start = time.perf_counter()
     try:
-        _answer_all(settings, options, jobs, log, session, total=len(order), done=done, warn=warn)
+        _answer_all(settings, options, jobs, log, session, total=len(order), done=done)
     except KeyboardInterrupt:
         session.interrupted = True
-        raise Interrupted(done + session.answered, len(order)) from None
     finally:
         session.wall_s = time.perf_counter() - start
         log.close()
+        # counted from the file: a Ctrl-C can land between writing a batch and counting it
+        on_disk = {str(r.get("id")) for r in read_records(log.path)}
+        session.answered = len(on_disk.intersection(order)) - done
         if options.run_dir:
-            _save_session(Path(options.run_dir), config, session)
+            save_session(Path(options.run_dir), config, session, options.restart)
+    if session.interrupted:
+        raise Interrupted(done + session.answered, len(order))
     log.reorder(order)
     summary = {"answered": session.answered, "total": len(order), "session": asdict(session)}
     if options.run_dir:
@@ -132,87 +128,7 @@ def write_outputs(run_dir: Path, report_format: str = "html") -> dict[str, Any]:
     return computed
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The answer records of a JSONL file (a truncated last line is ignored)."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such answers file; run `assistant eval` first")
-    records = []
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def read_timing(run_dir: Path) -> dict[str, float] | None:
-    """Timing summed over the sessions in run.json (None without one)."""
-    path = Path(run_dir) / RUN
-    if not path.is_file():
-        return None
-    sessions = json.loads(path.read_text(encoding="utf-8")).get("sessions", [])
-    keys = ("answered", "answer_s", "index_s", "wall_s")
-    return {key: sum(s.get(key, 0) for s in sessions) for key in keys}
-
-
-class AnswerLog:
-    """An answers JSONL file opened for appending, with the ids it already holds."""
-
-    def __init__(self, path: Path, *, restart: bool, warn: Warn) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.answered: dict[str, str] = {}  # id -> question
-        if restart and self.path.exists():
-            self.path.unlink()
-        if self.path.exists():
-            self._load(warn)
-        self._file = self.path.open("a", encoding="utf-8")
-
-    def _load(self, warn: Warn) -> None:
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")
-        good: list[bytes] = []
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-                self.answered[str(record["id"])] = record.get("question", "")
-            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                where = (
-                    "truncated last line" if number == len(lines) else f"unreadable line {number}"
-                )
-                warn(f"{self.path}: dropping {where} (it will be answered again)")
-                continue
-            good.append(raw)
-        kept = b"".join(line + b"\n" for line in good)
-        if kept != data:
-            _atomic_write(self.path, kept)
-
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
-        """Write records as complete lines and flush them to disk."""
-        self._file.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        for r in records:
-            self.answered[str(r["id"])] = r.get("question", "")
-
-    def close(self) -> None:
-        self._file.close()
-
-    def reorder(self, order: Sequence[str]) -> None:
-        """Rewrite the file in input order if resuming an edited question file mixed it up."""
-        records = read_records(self.path)
-        position = {qid: i for i, qid in enumerate(order)}
-        ranked = sorted(records, key=lambda r: position.get(str(r.get("id")), len(order)))
-        if [r.get("id") for r in ranked] != [r.get("id") for r in records]:
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ranked)
-            _atomic_write(self.path, text.encode("utf-8"))
-
-
-def _answer_all(settings, options, jobs, log, session, *, total, done, warn) -> None:
+def _answer_all(settings, options, jobs, log, session, *, total, done) -> None:
     from tqdm import tqdm
 
     from assistant.embeddings import load_embedder
@@ -228,14 +144,23 @@ def _answer_all(settings, options, jobs, log, session, *, total, done, warn) -> 
             t0 = time.perf_counter()
             assistant = _assistant(settings, job, embedder, session)
             session.index_s += time.perf_counter() - t0
-            with tqdm.external_write_mode(file=sys.stderr):
-                todo = _valid(assistant, todo, warn, bar)
+            bar.unpause()  # the rate and ETA count answering only, not loading models or indexes
+            batches = answer_records(
+                assistant,
+                todo,
+                k=settings.k,
+                mode=settings.mode,
+                batch_size=options.batch_size,
+                concurrency=options.concurrency,
+            )
             t0 = time.perf_counter()
-            for batch_records in _answers(assistant, todo, settings, options):
-                log.append(batch_records)
-                session.answered += len(batch_records)
-                bar.update(len(batch_records))
-            session.answer_s += time.perf_counter() - t0
+            try:
+                for batch_records in batches:
+                    log.append(batch_records)
+                    bar.update(len(batch_records))
+            finally:
+                batches.close()  # stops requests still in flight at once after a Ctrl-C
+                session.answer_s += time.perf_counter() - t0
     finally:
         bar.close()
 
@@ -244,11 +169,10 @@ def _assistant(settings: Settings, job: Job, embedder, session: Session):
     from assistant.assistant import Assistant
     from assistant.index import build_index
 
-    if job.paragraphs or job.articles:
+    if job.articles:
         from assistant.ingest import document_from_text
 
-        articles = job.articles or [Article(job.name, job.paragraphs, ())]
-        documents = [document_from_text(a.title, "\n\n".join(a.paragraphs)) for a in articles]
+        documents = [document_from_text(a.title, "\n\n".join(a.paragraphs)) for a in job.articles]
         manifest = build_index(
             documents,
             job.index_dir,
@@ -266,42 +190,38 @@ def _assistant(settings: Settings, job: Job, embedder, session: Session):
     return assistant
 
 
-def _valid(assistant, questions: list[EvalQuestion], warn: Warn, bar) -> list[EvalQuestion]:
-    """Questions the assistant accepts; the others are reported with their line and skipped."""
-    kept = []
-    for q in questions:
-        try:
-            assistant.check_question(q.question)
-        except InputError as exc:
-            where = f"line {q.line}" if q.line else f"id {q.id}"
-            warn(f"{where}: {exc}; skipped")
-            bar.total -= 1
-            continue
-        kept.append(q)
-    return kept
-
-
-def _answers(assistant, questions: list[EvalQuestion], settings: Settings, options: EvalOptions):
-    """Answer records batch by batch, in input order."""
-    size = options.batch_size
-    if settings.mode == "extractive":
-        for i in range(0, len(questions), size):
-            batch = questions[i : i + size]
-            answers = assistant.ask_many(
-                [q.question for q in batch], k=settings.k, ids=[q.id for q in batch]
-            )
+def answer_records(
+    assistant,
+    questions: Sequence[EvalQuestion],
+    *,
+    k: int,
+    mode: str,
+    batch_size: int = 128,
+    concurrency: int = 1,
+) -> Iterator[list[dict[str, Any]]]:
+    """Answer records in input order, a batch at a time (each batch is saved before the next)."""
+    if mode == "extractive":
+        for i in range(0, len(questions), batch_size):
+            batch = questions[i : i + batch_size]
+            answers = assistant.ask_many([q.question for q in batch], k=k, ids=[q.id for q in batch])
             yield [_record(q, a) for q, a in zip(batch, answers, strict=True)]
         return
-    size = max(options.concurrency * 2, 1)  # small batches: every finished pair is saved soon
 
     def ask(q: EvalQuestion):
-        return assistant.ask(q.question, k=settings.k, mode="generative", id=q.id)
+        return assistant.ask(q.question, k=k, mode=mode, id=q.id)
 
-    pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="eval")
+    # A window of requests in flight keeps every worker busy; records still leave in input order.
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval")
+    pending: deque = deque()
     try:
-        for i in range(0, len(questions), size):
-            batch = questions[i : i + size]
-            yield [_record(q, a) for q, a in zip(batch, pool.map(ask, batch), strict=True)]
+        for q in questions:
+            pending.append((q, pool.submit(ask, q)))
+            if len(pending) > 2 * concurrency:
+                first, future = pending.popleft()
+                yield [_record(first, future.result())]
+        while pending:
+            first, future = pending.popleft()
+            yield [_record(first, future.result())]
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -317,14 +237,35 @@ def _record(question: EvalQuestion, answer) -> dict[str, Any]:
 
 def _jobs(settings: Settings, options: EvalOptions, warn: Warn) -> list[Job]:
     if options.questions:
-        index_dir = Path(options.index_dir or settings.index_dir)
-        return [Job(index_dir.name, index_dir, read_questions(Path(options.questions), warn))]
+        index_dir = Path(settings.index_dir)
+        questions = _usable(read_questions(Path(options.questions), warn), options, settings, warn)
+        return [Job(index_dir.name, index_dir, questions)]
     articles = read_squad(Path(options.squad))
     cache = Path(options.index_cache) if options.index_cache else _default_cache(options)
     if options.single_index:
-        questions = [q for a in articles for q in a.questions]
+        questions = _usable([q for a in articles for q in a.questions], options, settings, warn)
         return [Job("all articles", cache / "all-articles", questions, articles=articles)]
-    return [Job(a.title, cache / _slug(a.title), list(a.questions), a.paragraphs) for a in articles]
+    jobs = []
+    for a in articles:
+        questions = _usable(a.questions, options, settings, warn)
+        jobs.append(Job(a.title, cache / _slug(a.title), questions, articles=[a]))
+    return jobs
+
+
+def _usable(questions, options: EvalOptions, settings: Settings, warn: Warn) -> list[EvalQuestion]:
+    """Questions the assistant accepts; the others are reported with their line and skipped."""
+    from assistant.assistant import check_question
+
+    source, kept = options.questions or options.squad, []
+    for q in questions:
+        try:
+            check_question(q.question, settings.max_question_chars)
+        except InputError as exc:
+            where = f"{source}:{q.line}" if q.line else f"{source}: id {q.id}"
+            warn(f"{where}: {exc}; skipped")
+            continue
+        kept.append(q)
+    return kept
 
 
 def _default_cache(options: EvalOptions) -> Path:
@@ -338,86 +279,39 @@ def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("._") or "article"
 
 
-def _check(options: EvalOptions) -> None:
+def _check(options: EvalOptions, settings: Settings) -> None:
     if bool(options.questions) == bool(options.squad):
         raise InputError("give either a question file or --squad FILE")
     if bool(options.out) == bool(options.run_dir):
-        raise InputError(
-            "give either --out FILE (answers only) or --run-dir DIR (answers, metrics, report)"
-        )
+        raise InputError("give either --out FILE (answers only) or --run-dir DIR (answers, metrics, report)")
     if options.squad and options.index_dir:
         raise InputError("--index is for question files; with --squad use --index-cache DIR")
     if options.batch_size < 1 or options.concurrency < 1:
         raise InputError("--batch-size and --concurrency must be at least 1")
     if options.report_format not in ("html", "md"):
         raise InputError(f"--format must be html or md, not {options.report_format!r}")
-
-
-def _config(options: EvalOptions, settings: Settings) -> dict[str, Any]:
-    """What must not change between a run and its resumption."""
-    if options.concurrency > 1 and (
-        settings.mode != "generative" or settings.llm_backend != "openai"
+    if options.concurrency > 1 and (settings.mode, settings.llm_backend) != (
+        "generative",
+        "openai",
     ):
         raise ConfigError(
             "--concurrency above 1 needs --mode generative with the openai backend "
             "(llama.cpp runs one generation at a time; extractive mode batches instead)"
         )
+
+
+def _config(options: EvalOptions, settings: Settings) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
     source = options.questions or options.squad
     return {
         "questions": str(Path(source).resolve()),
         "squad": bool(options.squad),
         "single_index": options.single_index,
-        "index": None
-        if options.squad
-        else str(Path(options.index_dir or settings.index_dir).resolve()),
+        "index": None if options.squad else str(Path(settings.index_dir).resolve()),
         "k": settings.k,
         "mode": settings.mode,
         "chunk_chars": settings.chunk_chars,
     }
-
-
-def _check_resume(run_dir: Path, config: dict[str, Any], restart: bool) -> None:
-    path = run_dir / RUN
-    if restart or not path.is_file():
-        return
-    before = json.loads(path.read_text(encoding="utf-8")).get("config", {})
-    changed = [
-        f"{key} {before.get(key)!r} -> {value!r}"
-        for key, value in config.items()
-        if before.get(key) != value
-    ]
-    if changed:
-        raise InputError(
-            f"{run_dir} holds a run with other settings ({'; '.join(changed)}); "
-            "use another --run-dir, or --restart to discard it"
-        )
-
-
-def _check_same_questions(log: AnswerLog, jobs: list[Job]) -> None:
-    for job in jobs:
-        for q in job.questions:
-            if q.id in log.answered and log.answered[q.id] != q.question:
-                raise InputError(
-                    f"{log.path} answers id {q.id!r} with another question; "
-                    "use another output, or --restart to discard it"
-                )
-
-
-def _save_session(run_dir: Path, config: dict[str, Any], session: Session) -> None:
-    path = run_dir / RUN
-    state = {"config": config, "sessions": []}
-    if path.is_file():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        if previous.get("config") == config:
-            state["sessions"] = previous.get("sessions", [])
-    state["sessions"].append(asdict(session))
-    _atomic_write(path, (json.dumps(state, indent=1) + "\n").encode("utf-8"))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # --- command line: `assistant eval ...` (wired into assistant/cli.py) ---------------------------
@@ -441,38 +335,29 @@ def add_eval_parser(subparsers) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # fmt: off
     p.add_argument("paths", nargs="*", metavar="QUESTIONS", help="question file (JSONL or CSV)")
     p.add_argument("--squad", type=Path, metavar="FILE", help="evaluate on a SQuAD v2 JSON file")
     p.add_argument("--out", type=Path, metavar="FILE", help="write answer records here")
-    p.add_argument(
-        "--run-dir", type=Path, metavar="DIR", help="write answers, metrics and report here"
-    )
+    p.add_argument("--run-dir", type=Path, metavar="DIR",
+                   help="write answers, metrics.json, report and plots here")
     p.add_argument("--index", type=Path, metavar="DIR", help="index to ask (question files)")
     p.add_argument("-k", type=int, help="passages to retrieve per question")
     p.add_argument("--mode", choices=("extractive", "generative"))
     p.add_argument("--single-index", action="store_true", help="SQuAD: one index for all articles")
-    p.add_argument(
-        "--index-cache", type=Path, metavar="DIR", help="SQuAD: where to keep built indexes"
-    )
-    p.add_argument("--batch-size", type=int, default=128, help="questions answered per batch")
-    p.add_argument(
-        "--concurrency", type=int, default=1, help="generative requests in flight (openai)"
-    )
-    p.add_argument(
-        "--restart", action="store_true", help="discard earlier answers instead of resuming"
-    )
+    p.add_argument("--index-cache", type=Path, metavar="DIR",
+                   help="SQuAD: where built indexes are kept (default RUN_DIR/indexes)")
+    p.add_argument("--batch-size", type=int, default=EvalOptions.batch_size,
+                   help=f"questions answered and saved together (default {EvalOptions.batch_size})")
+    p.add_argument("--concurrency", type=int, default=1,
+                   help="generative requests in flight (openai backend only)")
+    p.add_argument("--restart", action="store_true", help="discard earlier answers, start over")
     p.add_argument("--format", choices=("html", "md"), default="html", help="report format")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--metric", default="accuracy", help="compare: the metric that gates (default accuracy)"
-    )
-    p.add_argument(
-        "--max-drop",
-        type=float,
-        default=None,
-        metavar="X",
-        help="compare: exit 1 when the metric drops by more than X (e.g. 0.02)",
-    )
+    p.add_argument("--metric", help="compare: the metric that gates CI (default accuracy)")
+    p.add_argument("--max-drop", type=float, metavar="X",
+                   help="compare: exit 1 when the metric gets worse by more than X (default 0)")
+    # fmt: on
     p.set_defaults(handler=run_eval_command)
 
 
@@ -483,9 +368,7 @@ def run_eval_command(args, settings: Settings) -> int:
         from assistant.compare import compare_command
 
         if len(paths) != 3:
-            raise InputError(
-                "usage: assistant eval compare RUN_A RUN_B [--metric NAME --max-drop X]"
-            )
+            raise InputError("usage: assistant eval compare RUN_A RUN_B [--metric NAME --max-drop X]")
         return compare_command(Path(paths[1]), Path(paths[2]), args.metric, args.max_drop)
     if paths[:1] == ["report"]:
         if len(paths) != 2 or not Path(paths[1]).is_dir():
@@ -524,14 +407,10 @@ def run_eval_command(args, settings: Settings) -> int:
 def _summary_line(summary: dict[str, Any], options: EvalOptions) -> str:
     session = summary["session"]
     rate = session["answered"] / session["answer_s"] if session["answer_s"] else 0.0
-    line = f"answered {summary['answered']} questions ({rate:.0f}/s)"
+    line = f"answered {summary['answered']} of {summary['total']} questions ({rate:.0f}/s)"
     if options.run_dir:
         m = summary["metrics"]["overall"]
-        shown = [
-            f"{k} {m[k]:.3f}"
-            for k in ("hit@1", "mrr", "contains", "accuracy")
-            if m.get(k) is not None
-        ]
+        shown = [f"{k} {m[k]:.3f}" for k in ("hit@1", "mrr", "contains", "accuracy") if m.get(k) is not None]
         report = Path(options.run_dir) / f"report.{options.report_format}"
         line += f"; {', '.join(shown)}; report: {report}"
     else:

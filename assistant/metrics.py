@@ -17,7 +17,12 @@ from typing import Any
 
 _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation)
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+# Curly quotes and long dashes folded to what a keyboard types: "We're" matches "We’re".
+_TYPOGRAPHY = str.maketrans(
+    "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2010\u2011\u2012\u2013\u2014\u2015",
+    "''''" + '""""' + "------",
+)
 
 # Metrics where a smaller number is the better one (used by `compare` to tell a drop from a gain).
 LOWER_IS_BETTER = frozenset(
@@ -27,7 +32,8 @@ LOWER_IS_BETTER = frozenset(
 DEFINITIONS = {
     "hit@k": "Share of questions with gold data whose top k retrieved passages include a relevant "
     "one. A passage is relevant when it contains a gold answer or a gold evidence string (or lies "
-    "inside a gold evidence passage), ignoring case and runs of whitespace.",
+    "inside a gold evidence passage), ignoring case, runs of whitespace and curly vs straight "
+    "quotes and dashes.",
     "mrr": "Mean reciprocal rank of the first relevant retrieved passage (0 when none is).",
     "citation_precision": "Of all distinct passages cited in answers to questions with gold "
     "data, the share that are relevant (pooled over questions).",
@@ -48,9 +54,9 @@ DEFINITIONS = {
     "unanswerable (refusing = predicting 'unanswerable').",
     "refusal_recall": "Of the unanswerable questions, the share that were refused.",
     "answerable_refused_rate": "Of the answerable questions, the share that were refused.",
-    "answer_chars_mean": "Mean length in characters of the answers given (not refused), "
-    "markers removed.",
-    "latency_p50_ms": "Median of the records' latency_ms.",
+    "answer_chars_mean": "Mean length in characters of the answers given (not refused), markers removed.",
+    "latency_p50_ms": "Median of the records' latency_ms. In batched extractive runs a "
+    "question's latency_ms is its batch's time divided by the batch size.",
     "latency_p95_ms": "95th percentile of latency_ms (linear interpolation).",
     "throughput_qps": "Questions answered per second of answering wall time, summed over resumed "
     "sessions; index building and loading are excluded and reported as index_s.",
@@ -67,7 +73,7 @@ def strip_markers(text: str) -> str:
 
 def normalize_answer(text: str) -> str:
     """The official SQuAD v2 normalization: lowercase, drop punctuation and articles, fix spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    text = text.lower().translate(_PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
@@ -78,9 +84,7 @@ def exact_match(prediction: str, golds: Sequence[str]) -> float:
 
 def f1_score(prediction: str, golds: Sequence[str]) -> float:
     """SQuAD token F1, max over golds; an empty side scores 1 only if both are empty."""
-    return max(
-        _f1(normalize_answer(prediction).split(), normalize_answer(g).split()) for g in golds
-    )
+    return max(_f1(normalize_answer(prediction).split(), normalize_answer(g).split()) for g in golds)
 
 
 def _f1(pred: list[str], gold: list[str]) -> float:
@@ -94,8 +98,8 @@ def _f1(pred: list[str], gold: list[str]) -> float:
 
 
 def fold(text: str) -> str:
-    """Case- and whitespace-insensitive form used for containment."""
-    return " ".join((text or "").casefold().split())
+    """The form compared for containment: case, runs of whitespace and quote/dash style ignored."""
+    return " ".join((text or "").translate(_TYPOGRAPHY).casefold().split())
 
 
 def _relevant(passage: str, answers: Sequence[str], evidence: Sequence[str]) -> bool:

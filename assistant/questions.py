@@ -111,9 +111,7 @@ def read_squad(path: Path) -> list[Article]:
             articles.append(Article(a["title"], paragraphs, tuple(questions)))
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
-        raise InputError(
-            f"{path}: not SQuAD v2 JSON ({detail}); pass a file like dev-v2.0.json"
-        ) from None
+        raise InputError(f"{path}: not SQuAD v2 JSON ({detail}); pass a file like dev-v2.0.json") from None
     if not any(a.questions for a in articles):
         raise InputError(f"{path}: the SQuAD file has no questions")
     return articles
