@@ -1,0 +1,176 @@
+"""Generative section (`--generative`): the local LLM's speed on the essay, its quality on SQuAD.
+
+Speed: time to first token, decode rate and whole-answer time for essay questions, beside the
+extractive answer to the same questions, after the prompt cache is warm (as the server warms it).
+Quality: a fixed 200-question sample of SQuAD v2 answered in generative mode by the product's
+evaluation runner. That run is slow (seconds per question) and resumable: it is kept under
+runs/bench-generative/ and an interrupted benchmark continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from assistant.metrics import percentile
+from bench.context import Bench
+from bench.load import QUESTIONS
+from bench.quality import squad_contains
+from bench.results import ROOT, Row, Section, percent, row
+
+ESSAY_QUESTIONS = QUESTIONS[:10]  # answerable essay questions
+RUN_DIR = ROOT / "runs" / "bench-generative"
+OFF_TOPIC = 48  # answerable questions asked against the next article's index (6 per article)
+
+
+def generative(b: Bench, sample: int = 200, restart: bool = False) -> Section:
+    """Speed on essay questions beside extractive answers, then the SQuAD sample's quality."""
+    section = Section("generative", "Generative answers (local LLM)")
+    assistant = b.essay_assistant(llm_backend="llamacpp")
+    t0 = time.perf_counter()
+    if not assistant.generative_available:  # loads the model
+        section.skipped = f"no local language model ({assistant._generator_error})"
+        return section
+    assistant.warm_up()
+    section.rows.append(row("warm-up: model load + prompt cache fill", time.perf_counter() - t0,
+                            "{:.1f} s"))
+    _speed(b, assistant, section)
+    _squad(b, section, sample, restart)
+    return section
+
+
+def _speed(b: Bench, assistant, section: Section) -> None:  # noqa: ANN001
+    # The generator's own tokenizer counts the streamed tokens (the Answer does not carry usage).
+    count_tokens = assistant._load_generator().model.count_tokens
+    ttft, totals, rates, extractive = [], [], [], []
+    generated = fallbacks = 0
+    for q in ESSAY_QUESTIONS:
+        t0 = time.perf_counter()
+        assistant.ask(q, mode="extractive")
+        extractive.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        first = last = None
+        text, final = "", None
+        for item in assistant.stream(q, mode="generative"):
+            now = time.perf_counter()
+            if isinstance(item, str):
+                if item and first is None:
+                    first = now
+                last = now
+                text += item
+            else:
+                final = item
+        total = time.perf_counter() - t0
+        if final is None or final.verification is None:
+            fallbacks += 1
+            continue
+        generated += 1
+        ttft.append(first - t0)
+        totals.append(total)
+        tokens = count_tokens(text)
+        if last > first and tokens > 1:
+            rates.append((tokens - 1) / (last - first))
+    section.rows += [
+        row("time to first token, p50", percentile(ttft, 50), "{:.2f} s", target=("<=", 1.0)),
+        row("decode rate, p50", percentile(rates, 50), "{:.1f} tokens/s", target=(">=", 25.0)),
+        row("whole generative answer, p50", percentile(totals, 50), "{:.2f} s",
+            target=("<=", 5.0)),
+        row("whole generative answer, p95", percentile(totals, 95), "{:.2f} s"),
+        row("the extractive answer to the same questions, p50", percentile(extractive, 50),
+            "{:.1f} ms"),
+        Row("essay questions generated / fell back to extractive",
+            f"{generated} / {fallbacks} of {len(ESSAY_QUESTIONS)}"),
+    ]
+    section.notes.append(
+        f"Speed: the first {len(ESSAY_QUESTIONS)} essay questions of bench/load.py, one at a time "
+        "through `Assistant.stream(mode='generative')` after `warm_up()`; time to first token is "
+        "to the first text shown (after retrieval and the prompt-leak guard), decode rate is "
+        "tokens after the first over the time they took (the model's tokenizer counting)."
+    )
+
+
+def _squad(b: Bench, section: Section, sample: int, restart: bool) -> None:
+    from assistant.evaluate import EvalOptions, run_eval
+    from assistant.metrics import compute_metrics
+    from assistant.runs import read_records
+
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    sample_path = RUN_DIR / "sample.json"
+    keep = _write_sample(b, sample_path, sample)
+    options = EvalOptions(squad=sample_path, run_dir=RUN_DIR / "run", mode="generative",
+                          index_cache=RUN_DIR / "indexes", restart=restart, progress=True)
+    summary = run_eval(b.settings.with_(llm_backend="llamacpp"), options)
+    # a run that once had a larger sample still holds its answers; score this sample only
+    records = [r for r in read_records(RUN_DIR / "run" / "answers.jsonl") if r["id"] in keep]
+    overall = compute_metrics(records)["overall"]
+    answerable = [r for r in records if r["gold"].get("answerable")]
+    contained = [squad_contains(r) for r in answerable if not r["refused"]]
+    checks = [c for r in records for c in r.get("verification") or []]
+    generated = [r for r in records if r.get("verification") is not None and not r["refused"]]
+    fallbacks = [r for r in records if r["mode"] == "extractive"]
+    latencies = [r["latency_ms"] / 1000 for r in generated]
+    off_topic, asked = _off_topic(b)
+    section.rows += [
+        percent("SQuAD sample: answer contains the gold answer (SQuAD-normalized)",
+                sum(contained) / len(answerable), target=(">=", 85.0)),
+        percent("...metrics.py `contains` (case/space only)", overall["contains"]),
+        percent("generated sentences that pass verification (failing ones are not shown)",
+                sum(c["verified"] for c in checks) / max(1, len(checks)), target=(">=", 95.0)),
+        percent("answerable questions refused", overall["answerable_refused_rate"],
+                target=("<=", 3.0)),
+        percent(f"another article's questions refused ({asked} asked)", off_topic,
+                target=(">=", 95.0)),
+        percent("in-article unanswerable questions refused", overall["refusal_recall"]),
+        Row("answers generated / fell back to extractive / refused",
+            f"{len(generated)} / {len(fallbacks)} / {sum(r['refused'] for r in records)} "
+            f"of {len(records)}"),
+        row("whole answer p50 (SQuAD, generated answers)", percentile(latencies, 50), "{:.1f} s"),
+        row("answer length, mean characters", overall["answer_chars_mean"], "{:.0f}"),
+    ]
+    session = summary["session"]
+    section.notes.append(
+        f"SQuAD: {len(records)} questions drawn at random (seed 0, `--sample N`) from "
+        f"{b.squad.name}, each article indexed on its own, answered by `assistant eval --squad "
+        f"{sample_path.relative_to(ROOT)} --mode generative`; this session answered "
+        f"{session['answered']} in {session['answer_s']:.0f} s (the run resumes; "
+        "`--restart-generative` starts it over). A SQuAD article does not fit the model's "
+        "context, so each answer is written from the retrieved passages alone (no cached prefix)."
+    )
+
+
+def _write_sample(b: Bench, path, n: int) -> set[str]:  # noqa: ANN001
+    """A SQuAD v2 file with every article's full text and a fixed random sample of questions."""
+    data = json.loads(b.squad.read_text(encoding="utf-8"))
+    ids = [qa["id"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    random.Random(0).shuffle(ids)
+    keep = set(ids[:n])  # a larger sample contains a smaller one, so a grown run resumes
+    for a in data["data"]:
+        for p in a["paragraphs"]:
+            p["qas"] = [qa for qa in p["qas"] if qa["id"] in keep]
+            for qa in p["qas"]:
+                # answers records hold the stripped question, and resuming compares the two
+                qa["question"] = qa["question"].strip()
+    text = json.dumps(data)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return keep
+
+
+def _off_topic(b: Bench) -> tuple[float, int]:
+    """Refusal of answerable questions asked, in generative mode, against the next article."""
+    from assistant.assistant import Assistant
+
+    articles = b.articles
+    rng = random.Random(1)
+    refused = asked = 0
+    for i, article in enumerate(articles):
+        other = articles[(i + 1) % len(articles)]
+        questions = [q.question for q in other.questions if q.answerable]
+        directory, _ = b.article_index(article, RUN_DIR / "indexes")
+        settings = b.settings.with_(index_dir=directory, llm_backend="llamacpp")
+        assistant = Assistant.from_settings(settings, embedder=b.embedder)
+        for q in rng.sample(questions, max(1, OFF_TOPIC // len(articles))):
+            refused += assistant.ask(q, mode="generative").refused
+            asked += 1
+    return refused / asked, asked

@@ -1,0 +1,132 @@
+"""Run the benchmarks and write BENCHMARKS.md: `python -m bench.run` (what `make bench` runs).
+
+    python -m bench.run                              # every section but the generative one
+    python -m bench.run --only latency,quality       # some sections; the others keep their results
+    python -m bench.run --generative                 # also the local LLM (slow: ~20+ minutes)
+    python -m bench.run --only generative            # the generative section alone
+    python -m bench.run --render                     # rewrite BENCHMARKS.md from stored results
+
+Every section stores its latest result in bench/results/<section>.json; BENCHMARKS.md is rendered
+from all of them, so rerunning one section keeps the others. Speed targets live here, never in
+tests. The machine may be shared: each section records the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import results
+from bench.context import DEFAULT_SQUAD, Bench
+
+# name -> (module, function); default order is the order here
+SECTIONS: dict[str, tuple[str, str]] = {
+    "build": ("bench.speed", "build"),
+    "latency": ("bench.speed", "latency"),
+    "quality": ("bench.quality", "quality"),
+    "rrf": ("bench.quality", "rrf"),
+    "throughput": ("bench.quality", "throughput"),
+    "serve": ("bench.serving", "serve"),
+    "load": ("bench.serving", "load_test"),
+    "generative": ("bench.generative", "generative"),
+}
+DEFAULT = [name for name in SECTIONS if name != "generative"]
+
+INTRO = """# Benchmarks
+
+Speed, memory and quality of the Study Assistant, measured side by side in one run against a plain
+LangChain pipeline (`bench/baseline.py`: RecursiveCharacterTextSplitter 1000/200 ->
+HuggingFaceEmbeddings with the same all-MiniLM-L6-v2 -> FAISS `similarity_search`, k=4). Written by
+`bench/run.py`; do not edit by hand.
+
+Reproduce (from the repository root, after `make install` or `make test`):
+
+    make bench                        # = .venv/bin/python -m bench.run (all but generative)
+    .venv/bin/python -m bench.run --only quality,rrf   # rerun some sections, keep the others
+    .venv/bin/python -m bench.run --only generative    # the local LLM (slow, resumable)
+
+Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
+a target are there to explain the others. The machine is shared with other work, so timings carry
+the 1-min load average under which they were taken (2 CPUs: a load above 2 means waiting for a CPU).
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--generative", action="store_true", help="also run the generative section")
+    parser.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md")
+    parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD, help="SQuAD v2 JSON file")
+    parser.add_argument("--reps", type=int, default=10, help="latency: rounds of the questions")
+    parser.add_argument("--sample", type=int, default=200, help="generative: SQuAD questions")
+    parser.add_argument("--restart-generative", action="store_true",
+                        help="generative: discard the earlier (resumable) SQuAD run")
+    parser.add_argument("--load-seconds", type=float, default=60.0, help="load: duration")
+    parser.add_argument("--load-clients", type=int, default=50, help="load: concurrent clients")
+    args = parser.parse_args(argv)
+
+    names = [] if args.render else _selected(parser, args)
+    if names:
+        from assistant.config import apply_offline_env
+
+        apply_offline_env()
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            bench = Bench(Path(tmp), args.squad, args.reps)
+            for name in names:
+                _run(name, _section(name, args), bench)
+    text = results.render(results.load_all(list(SECTIONS)), INTRO)
+    results.atomic_write(results.BENCHMARKS, text)
+    print(f"wrote {results.BENCHMARKS}")
+    return 0
+
+
+def _selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in SECTIONS]
+        if unknown:
+            parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+        return [n for n in SECTIONS if n in names]
+    return DEFAULT + (["generative"] if args.generative else [])
+
+
+def _section(name: str, args: argparse.Namespace) -> Callable[[Bench], results.Section]:
+    import importlib
+
+    module, function = SECTIONS[name]
+    fn = getattr(importlib.import_module(module), function)
+    if name == "load":
+        return lambda b: fn(b, clients=args.load_clients, seconds=args.load_seconds)
+    if name == "generative":
+        return lambda b: fn(b, sample=args.sample, restart=args.restart_generative)
+    return fn
+
+
+def _run(name: str, fn: Callable[[Bench], results.Section], bench: Bench) -> None:
+    print(f"== {name} (load average {results.load_average()})", flush=True)
+    conditions = {**results.machine(), "load_before": results.load_average()}
+    t0 = time.perf_counter()
+    section = fn(bench)
+    conditions.update(load_after=results.load_average(), seconds=round(time.perf_counter() - t0))
+    section.conditions = conditions
+    section.command = f".venv/bin/python -m bench.run --only {name}"
+    path = results.save(section)
+    for r in section.rows:
+        mark = f"  [{r.target}: {r.result}]" if r.result else ""
+        base = f"  (baseline {r.baseline})" if r.baseline else ""
+        print(f"  {r.measure}: {r.product}{base}{mark}", flush=True)
+    if section.skipped:
+        print(f"  skipped: {section.skipped}")
+    print(f"  -> {path.relative_to(results.ROOT)}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
