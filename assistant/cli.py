@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # These subcommands keep their parsers next to their code.
     from assistant.evaluate import add_eval_parser
-    from assistant.llm import add_model_parser
+    from assistant.modelfile import add_model_parser
 
     add_eval_parser(sub)
     add_model_parser(sub)

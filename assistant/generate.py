@@ -3,8 +3,10 @@
 The whole document goes into a system prompt that is the same for every question, so llama.cpp (or
 an OpenAI-compatible server with prefix caching) evaluates it once and each question only pays for
 its own few tokens; the follow-up rewrite shares that prefix too. A document too long for the
-context falls back to the retrieved passages alone. Retrieval, refusal and the extractive fallback
-are the facade's business (assistant.py); checking sentences is verify.py's.
+context falls back to the retrieved passages alone. With the embedded model, decoding is steered
+so that every sentence ends in a [n] marker. Retrieval, refusal and the extractive fallback are
+the facade's business (assistant.py); the prompt files are prompting.py's; checking sentences is
+verify.py's.
 """
 
 from __future__ import annotations
@@ -16,26 +18,19 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from langchain_core.prompts import PromptTemplate
 
 from assistant.config import Settings
-from assistant.errors import ConfigError, ModelError
+from assistant.errors import ModelError
+from assistant.prompting import LeakGuard, Prompts, format_passages, load_prompts, number_passages
 from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
-from assistant.verify import strip_markers, verify_answer
+from assistant.sentences import strip_markers
+from assistant.verify import verify_answer
 
 log = logging.getLogger(__name__)
 
-# file -> (required placeholders, optional placeholders)
-PROMPT_FILES = {
-    "answer_system": ({"passages"}, set()),
-    "answer_user": ({"question"}, {"hint"}),
-    "rewrite_user": ({"history", "question"}, set()),
-    "rewrite_system": (set(), set()),
-}
 RESERVED_TOKENS = 512  # question, hint, rewrite history and chat markup beside the passages
 HINT_PASSAGES = 3
 REWRITE_MAX_TOKENS = 64
@@ -47,7 +42,6 @@ _QUESTION_WORDS = {"what", "who", "whom", "whose", "which", "why", "how", "when"
                    "are", "was", "were", "do", "does", "did", "can", "could", "would", "should",
                    "the", "a", "an", "of", "on", "in", "to", "about", "and", "or", "for", "with",
                    "say", "says", "mean", "means", "else", "more", "again", "so", "tell", "me"}
-_QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”")
 
 
 @dataclass(frozen=True)
@@ -58,118 +52,6 @@ class Generated:
     citations: tuple[Citation, ...]
     checks: tuple[SentenceCheck, ...]
     notice: str | None
-
-
-@dataclass(frozen=True)
-class Prompts:
-    """The prompt templates, read from prompts_dir at start-up."""
-
-    answer_system: PromptTemplate
-    answer_user: PromptTemplate
-    rewrite_user: PromptTemplate
-    rewrite_system: PromptTemplate
-
-    def literal_text(self) -> str:
-        """The templates' own words: what must never be echoed back.
-
-        Placeholders and double-quoted phrases (replies the prompt asks for, such as the
-        refusal) are left out.
-        """
-        texts = (re.sub(r"\{[a-z_]+\}", " ", t.template) for t in self.__dict__.values())
-        return "\n".join(_QUOTED.sub(" | ", text) for text in texts)
-
-    def refusals(self) -> list[str]:
-        """Quoted sentences in the answer instructions: replies meaning "the passages don't say"."""
-        quoted = (a or b for a, b in _QUOTED.findall(self.answer_system.template))
-        return [q for q in quoted if len(q.split()) >= 3 and q.rstrip()[-1:] in ".!"]
-
-
-def load_prompts(directory: Path) -> Prompts:
-    """Read and check the templates; ConfigError names a missing file or a wrong placeholder."""
-    templates = {}
-    for name, (required, optional) in PROMPT_FILES.items():
-        path = Path(directory) / f"{name}.md"
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the prompt {path}: {exc}") from None
-        try:
-            template = PromptTemplate.from_template(text)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}; write literal braces as {{{{ and }}}}") from None
-        found = set(template.input_variables)
-        if not required <= found or not found <= required | optional:
-            expected = ", ".join(f"{{{v}}}" for v in sorted(required | optional)) or "none"
-            raise ConfigError(f"{path} uses {sorted(found) or 'no'} placeholders; expected {expected}")
-        templates[name] = template
-    return Prompts(**templates)
-
-
-def number_passages(chunks: Sequence[Chunk]) -> list[tuple[Chunk, str]]:
-    """Chunks with the text to show for each, minus the sentences the previous chunk already showed.
-
-    Neighbouring chunks overlap by a sentence; repeating it would cost tokens and blur which number
-    to cite. Marker n still cites the whole chunk n, which contains the shown text.
-    """
-    numbered: list[tuple[Chunk, str]] = []
-    previous: Chunk | None = None
-    for chunk in chunks:
-        text = chunk.text
-        if previous and previous.source == chunk.source and chunk.start < previous.end:
-            text = chunk.text[max(0, previous.end - chunk.start):].strip()
-        if text:
-            numbered.append((chunk, text))
-            previous = chunk
-    return numbered
-
-
-def format_passages(numbered: Sequence[tuple[Chunk, str]]) -> str:
-    """The passages block of the prompt: "[n] text" lines, labelled by source when there are several."""
-    several = len({chunk.source for chunk, _ in numbered}) > 1
-    return "\n".join(
-        f"[{n}] " + (f"({chunk.source}) " if several else "") + text
-        for n, (chunk, text) in enumerate(numbered, start=1)
-    )
-
-
-class LeakGuard:
-    """Stops an answer that starts reciting the instructions, before those words are shown.
-
-    Any run of `n` words from the prompt templates (that is not also in the document) counts as a
-    leak. Words that could begin such a run are held back until the run is ruled out.
-    """
-
-    def __init__(self, secret: str, public: str, n: int = 5) -> None:
-        self.n = n
-        public_runs = set(self._runs(self._words(public)))
-        self.runs = {r for r in self._runs(self._words(secret)) if r not in public_runs}
-        self.starts = {r[:i] for r in self.runs for i in range(1, n)}
-
-    @staticmethod
-    def _words(text: str) -> list[str]:
-        return re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'", ""))
-
-    def _runs(self, words: list[str]) -> Iterator[tuple[str, ...]]:
-        for i in range(len(words) - self.n + 1):
-            yield tuple(words[i : i + self.n])
-
-    def scan(self, text: str) -> tuple[int, bool]:
-        """(how much of `text` is safe to show, whether it already recites the instructions)."""
-        matches = list(re.finditer(r"[A-Za-z0-9'’]+", text))
-        words = [m.group(0).lower().replace("’", "").replace("'", "") for m in matches]
-        if any(run in self.runs for run in self._runs(words)):
-            return 0, True
-        if not words:
-            return len(text), False
-        complete = len(words) if not text[-1].isalnum() else len(words) - 1
-        held = complete  # index of the first held-back word
-        for length in range(min(self.n - 1, complete), 0, -1):
-            if tuple(words[complete - length : complete]) in self.starts:
-                held = complete - length
-                break
-        if held >= len(matches):
-            return len(text), False
-        return matches[held].start(), False
 
 
 def cite_every_sentence(
@@ -189,6 +71,8 @@ def cite_every_sentence(
         allowed = sorted({n[len(digits)] for n in numbers if n.startswith(digits) and n != digits})
         if digits in numbers:
             allowed.append("]")
+            if piece.startswith("]"):  # "]." and "]," are single tokens too
+                return None
         return None if piece in allowed else allowed
     tail = text[text.rfind("]") + 1 :]
     if piece.lstrip().startswith("["):
@@ -201,7 +85,8 @@ def cite_every_sentence(
     stripped = tail.rstrip()
     if piece == "" or "\n" in piece:
         return " ["
-    if piece.lstrip()[:1] in (".", "!", "?") and not _is_abbreviation(stripped):
+    # the sentence has ended (the model's habit is "... old. [3]"): its marker comes next
+    if stripped[-1:] in ".!?" and not _is_abbreviation(stripped[:-1]):
         return " ["
     # a quotation that ended the sentence with its own full stop: ... trash.” She
     if stripped[-1:] in "\"”" and stripped[-2:-1] in ".!?…" and re.match(r"\s+[A-Z]", piece):
@@ -268,6 +153,7 @@ class Generator:
                stop: threading.Event | None = None) -> Iterator[str | Generated]:
         """Yield text deltas as the model writes, then one verified Generated; ModelError on failure."""
         numbered, citable, messages = self._answer_messages(question, passages)
+        ranked = self._ranked(passages, numbered)
         started = time.monotonic()
         text, shown, leaked, stopped = "", 0, False, False
         kwargs = {}
@@ -300,7 +186,7 @@ class Generator:
             return
         if len(text) > shown:
             yield text[shown:]
-        verified = verify_answer(text, numbered, self._refusals)
+        verified = verify_answer(text, numbered, self._refusals, alternatives=ranked)
         notices = []
         if stopped:
             notices.append("Stopped before the answer was finished.")
@@ -328,6 +214,13 @@ class Generator:
             system = self.prompts.answer_system.format(passages=format_passages(pairs))
         user = self.prompts.answer_user.format(question=question, hint=hint)
         return numbered, citable, [SystemMessage(system), HumanMessage(user)]
+
+    def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk]) -> list[int]:
+        """Numbers of the best retrieved passages, best first: where a misplaced citation may go."""
+        number_of = {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+        ranked = sorted(passages, key=lambda p: p.rank)
+        return [number_of[p.chunk.chunk_id] for p in ranked if p.chunk.chunk_id in number_of
+                ][:HINT_PASSAGES]
 
     def _invoke(self, messages: list[BaseMessage], **kwargs: object) -> str:
         try:

@@ -161,3 +161,14 @@ def make_text(sentences: int, seed: int = 0, width: int = 78) -> str:
 @pytest.fixture
 def text_maker() -> Callable[..., str]:
     return make_text
+
+
+# --- the local language model (generative answers) ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_chat_model():
+    """The embedded LLM (llama.cpp with the pinned GGUF), loaded once per session; slow tests only."""
+    from assistant.llm import build_chat_model
+
+    return build_chat_model(Settings(llm_backend="llamacpp"))

