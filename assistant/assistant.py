@@ -25,6 +25,7 @@ from assistant.schema import Answer, Chunk, Document, Turn
 log = logging.getLogger(__name__)
 
 MAX_K = 50
+STOPPED = "Stopped."  # the notice of a generation stopped before any sentence could be verified
 FOLLOW_UP_TERMS = (
     2  # a question with this few content words after an exchange is read as a follow-up
 )
@@ -240,7 +241,15 @@ class Assistant:
             notice = "The language model failed, so here are the essay's own words instead."
             yield self._extractive(question, hits, started, id, standalone, notice=notice)
             return
-        if generated is None or not any(c.verified for c in generated.checks):
+        nothing_verified = generated is None or not any(c.verified for c in generated.checks)
+        if nothing_verified and stop is not None and stop.is_set():
+            # The student stopped it: show no substitute they did not ask for.
+            yield Answer(question=question, answer="", refused=False, mode="generative",
+                         citations=(), retrieved=hits.passages,
+                         latency_ms=(time.perf_counter() - started) * 1000, id=id,
+                         notice=STOPPED, standalone_question=standalone)
+            return
+        if nothing_verified:
             notice = "No generated sentence could be checked against the essay, so here are its own words."
             yield self._extractive(question, hits, started, id, standalone, notice=notice)
             return

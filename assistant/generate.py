@@ -15,7 +15,6 @@ import functools
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from assistant.config import Settings
 from assistant.errors import ModelError
 from assistant.prompting import LeakGuard, Prompts, format_passages, load_prompts, number_passages
+from assistant.pump import pump
 from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
 from assistant.sentences import strip_markers
 from assistant.verify import verify_answer
@@ -154,17 +154,14 @@ class Generator:
         """Yield text deltas as the model writes, then one verified Generated; ModelError on failure."""
         numbered, citable, messages = self._answer_messages(question, passages)
         ranked = self._ranked(passages, numbered)
-        started = time.monotonic()
-        text, shown, leaked, stopped = "", 0, False, False
+        text, shown, leaked = "", 0, False
         kwargs = {}
         if self._guided:
             kwargs["guide"] = functools.partial(cite_every_sentence, citable=citable)
-        chunks = self.model.stream(messages, **kwargs)
+        # A worker reads the model, so a Stop frees it even if our reader is abandoned (pump.py).
+        chunks = pump(lambda: self.model.stream(messages, **kwargs), stop, self.settings.llm_timeout_s)
         try:
             for chunk in chunks:
-                if stop is not None and stop.is_set():
-                    stopped = True
-                    break
                 text += chunk.content if isinstance(chunk.content, str) else ""
                 safe, leaked = self._guard.scan(text)
                 if leaked:
@@ -172,13 +169,16 @@ class Generator:
                 if safe > shown:
                     yield text[shown:safe]
                     shown = safe
-                if time.monotonic() - started > self.settings.llm_timeout_s:
-                    raise ModelError(
-                        f"the language model took longer than {self.settings.llm_timeout_s:g} s")
-        except _backend_errors() as exc:
-            raise ModelError(f"the language model failed: {_describe(exc)}") from exc
+        except TimeoutError as exc:
+            raise ModelError(
+                f"the language model took longer than {self.settings.llm_timeout_s:g} s") from exc
+        except Exception as exc:  # not `except _backend_errors()`: a closing generator imports nothing
+            if isinstance(exc, _backend_errors()):
+                raise ModelError(f"the language model failed: {_describe(exc)}") from exc
+            raise
         finally:
             chunks.close()
+        stopped = stop is not None and stop.is_set()
         if leaked:
             log.warning("stopped a generation that recited the prompt")
             yield Generated(text="", citations=(), checks=(),

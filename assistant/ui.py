@@ -50,15 +50,22 @@ CONCURRENCY = 4
 
 
 class StopFlag:
-    """One session's Stop signal: a `threading.Event` that a gr.State can hold.
+    """One session's Stop signal, a gr.State holding the running answer's `threading.Event`.
 
-    gr.State deep-copies its initial value once for each new session (and an Event cannot be
-    copied), so a copy is a fresh, unset flag: every session gets its own.
+    Each answer gets a fresh event (`start`), so a Stop stays set for the answer it was meant
+    for even when the student asks again before that generation has noticed it. gr.State
+    deep-copies its initial value once for each new session (and an Event cannot be copied), so
+    a copy is a fresh flag: every session gets its own.
     """
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.running = False
+
+    def start(self) -> threading.Event:
+        self.event = threading.Event()
+        self.running = True
+        return self.event
 
     def __deepcopy__(self, memo: dict) -> "StopFlag":
         return StopFlag()
@@ -95,14 +102,13 @@ def respond(
         yield [*chat, notice_message(str(err))], turns, skip, skip
         return
     flag = flag or StopFlag()
-    flag.event.clear()
-    flag.running = True
+    event = flag.start()
     chat += [user_message(text), pending_message("")]
     yield [*chat], turns, skip, ""
     partial, answer = "", None
     try:
         for item in assistant.stream(
-            text, mode=mode or None, history=tuple(turns), stop=flag.event
+            text, mode=mode or None, history=tuple(turns), stop=event
         ):
             if isinstance(item, str):
                 partial += item
@@ -115,13 +121,15 @@ def respond(
         yield [*chat], turns, skip, skip
         return
     finally:
-        flag.running = False
+        if flag.event is event:  # a newer answer in this session owns the flag otherwise
+            flag.running = False
     if answer is None:  # the facade promises a final Answer; say so rather than show nothing
         chat[-1] = notice_message("No answer came back. Please ask again.")
         yield [*chat], turns, skip, skip
         return
     chat[-1] = answer_message(answer)
-    turns = [*turns, Turn(question=text, answer=answer.answer)][-MAX_TURNS:]
+    if answer.answer:  # a stopped answer with nothing verified is not part of the conversation
+        turns = [*turns, Turn(question=text, answer=answer.answer)][-MAX_TURNS:]
     yield chat, turns, essay_html(assistant.documents, answer.citations), skip
 
 
@@ -281,15 +289,18 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
             "show_progress_on": [chatbot],
             "concurrency_limit": CONCURRENCY,
             "concurrency_id": "ask",
+            # A question sent while an answer is still finishing (just after Stop, say) waits for
+            # it and then runs; Gradio's default ("once") would drop it without a word.
+            "trigger_mode": "always_last",
         }
-        asked = gr.on([question.submit, ask_button.click], api_name=API_NAME, **io)
+        gr.on([question.submit, ask_button.click], api_name=API_NAME, **io)
         if compact:
             filled = chatbot.example_select(
                 pick_example, None, question, queue=False, api_visibility="private"
             )
         else:
             filled = examples.load_input_event
-        from_example = filled.then(api_visibility="undocumented", **io)
+        filled.then(api_visibility="undocumented", **io)
         chatbot.clear(
             lambda: ([], essay_html(assistant.documents)),
             None,
@@ -297,13 +308,11 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
             queue=False,
             api_visibility="private",
         )
+        # No `cancels=`: Gradio's cancel can leave the browser thinking the answer still runs, so
+        # the next question is never sent. The flag ends the generation within a token instead
+        # (pump.py), and the answer then finishes normally with what was verified so far.
         stop_button.click(
-            stop,
-            [chatbot, flag],
-            [chatbot],
-            cancels=[asked, from_example],
-            queue=False,
-            api_visibility="private",
+            stop, [chatbot, flag], [chatbot], queue=False, api_visibility="private"
         )
     demo.queue(max_size=assistant.settings.queue_size)
     return demo

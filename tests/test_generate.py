@@ -59,7 +59,8 @@ class Scripted(BaseChatModel):
 
 
 def scripted_generator(chunks, reply, **settings):
-    model = Scripted(reply=reply, prompts_seen=[], **settings.pop("model", {}))
+    model_class = settings.pop("model_class", Scripted)
+    model = model_class(reply=reply, prompts_seen=[], **settings.pop("model", {}))
     return Generator(model, load_prompts(Settings().prompts_dir), chunks, Settings(**settings))
 
 
@@ -116,6 +117,29 @@ def test_backend_failures_and_slowness_become_model_errors(chunks):
                               model={"delay_s": 0.03})
     with pytest.raises(ModelError, match="took longer than 0.05 s"):
         list(slow.stream("Who?", []))
+
+
+class Locked(Scripted):
+    """Holds a lock while it streams, as the llama.cpp model does (llm.py)."""
+
+    lock: object = None
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        with self.lock:
+            yield from super()._stream(messages, stop, run_manager, **kwargs)
+
+
+def test_a_stop_frees_the_model_even_if_the_reader_is_abandoned(chunks):
+    # Gradio leaves a cancelled generator suspended, never closed: the model must still be freed.
+    generator = scripted_generator(chunks, "word " * 2000, model_class=Locked,
+                                   model={"delay_s": 0.005, "lock": threading.Lock()})
+    stop = threading.Event()
+    reader = generator.stream("Who?", [], stop)
+    next(reader)
+    stop.set()
+    assert generator.model.lock.acquire(timeout=5)  # a later answer can use the model
+    generator.model.lock.release()
+    del reader
 
 
 def test_rewrite_sends_bounded_history_and_cleans_the_reply(chunks):
@@ -186,6 +210,24 @@ def explain(llm_settings, embedder, generator):
 
     return Assistant(llm_settings, load_index(llm_settings.index_dir, embedder), embedder,
                      generator=generator)
+
+
+def test_a_stop_before_any_verified_sentence_shows_no_substitute(essay_index_dir, embedder, chunks,
+                                                                  prompts):
+    from assistant.assistant import STOPPED, Assistant
+    from assistant.index import load_index
+
+    settings = Settings(index_dir=essay_index_dir, llm_backend="llamacpp", mode="generative")
+    model = Scripted(reply="Madame Marie-Claude asks it [1]. " * 20, prompts_seen=[], delay_s=0.01)
+    facade = Assistant(settings, load_index(essay_index_dir, embedder), embedder,
+                       generator=Generator(model, prompts, chunks, settings))
+    stop = threading.Event()
+    stop.set()  # the student pressed Stop before the first sentence was done
+    _, answer = run(facade, "Who says “Poor creatures”?", stop=stop)
+    assert answer.mode == "generative" and answer.notice == STOPPED
+    assert answer.answer == "" and not answer.citations  # no quotation in place of what was stopped
+    _, answer = run(facade, "Who says “Poor creatures”?")  # without a stop: a verified answer
+    assert "Marie-Claude" in answer.answer and answer.citations
 
 
 def run(assistant, question, **kwargs) -> tuple[list[str], Answer]:

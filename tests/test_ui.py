@@ -175,6 +175,21 @@ def test_stop_sets_the_event_and_the_answer_keeps_what_was_produced(assistant):
     assert "<mark" in essay
 
 
+def test_asking_again_does_not_undo_a_stop(assistant):
+    # The stopped generation may not have noticed yet; the next answer must not clear its Stop.
+    scripted, flag = ScriptedAssistant(assistant), StopFlag()
+    first = respond(scripted, WHO, [], [], "generative", flag, skip=SKIP)
+    next(first)
+    chat, *_ = next(first)
+    stopped = flag.event
+    stop(chat, flag)
+    second = respond(scripted, WHO, [], [], "generative", flag, skip=SKIP)
+    next(second)
+    assert stopped.is_set() and not flag.event.is_set() and flag.running
+    first.close()  # the old answer ending late leaves the running one marked as running
+    assert flag.running
+
+
 def test_an_error_from_the_facade_replaces_the_pending_answer(assistant):
     failing = ScriptedAssistant(assistant, fail=UnusableIndexError("the index is gone; rebuild"))
     chat, turns, essay, _ = list(respond(failing, WHO, [], [], None, StopFlag(), skip=SKIP))[-1]
