@@ -48,6 +48,7 @@ class Assistant:
         self._generator = generator
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
+        self._warming = threading.Event()  # warm_up_in_background is loading the model
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder=None) -> Assistant:
@@ -70,6 +71,10 @@ class Assistant:
 
     @property
     def generative_available(self) -> bool:
+        """Whether Explain can be offered; loads the model, unless it is already loading in the
+        background (then a configured backend counts, and a failed load falls back later)."""
+        if self._warming.is_set() and self._generator is None and self._generator_error is None:
+            return self.settings.llm_backend != "none"
         return self._load_generator() is not None
 
     def warm_up(self) -> None:
@@ -78,6 +83,25 @@ class Assistant:
         generator = self._load_generator()
         if generator is not None:
             generator.warm_up()
+
+    def warm_up_in_background(self, after: threading.Event | None = None) -> threading.Thread:
+        """Start `warm_up` in a daemon thread (once `after` is set), so a server can answer quotes
+        while the LLM loads."""
+        self._warming.set()
+
+        def run() -> None:
+            try:
+                if after is not None:
+                    after.wait()
+                self.warm_up()
+            except Exception:  # the first Explain answer reports it (and falls back to quotes)
+                log.exception("warming up the language model failed")
+            finally:
+                self._warming.clear()
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # --- questions ------------------------------------------------------------------------------
 

@@ -96,8 +96,10 @@ def serve(settings: Settings) -> None:
     OriginPolicy.from_settings(settings.allowed_origins)  # a bad origin fails before models load
     assistant = Assistant.from_settings(settings)
     assistant.retriever.search("warm up", 1)  # the embedding model, before the first student
-    # The language model loads and fills its prompt cache while the app already answers quotes.
-    threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True).start()
+    # The language model loads and fills its prompt cache once the app is up and answering
+    # quotes, so it does not compete with start-up for the two cores.
+    listening = threading.Event()
+    assistant.warm_up_in_background(after=listening)
     app = build_app(assistant)
     print(
         f"Study Assistant on http://{settings.host}:{settings.port}  (API docs at /docs)",
@@ -111,11 +113,20 @@ def serve(settings: Settings) -> None:
         # An answer still being written may finish; nothing waits longer than a generation may take.
         timeout_graceful_shutdown=int(settings.llm_timeout_s) + 5,
     )
-    _Server(config).run()
+    _Server(config, listening).run()
 
 
 class _Server(uvicorn.Server):
-    """uvicorn that first ends Gradio's keep-alive streams, so a stop never waits on browsers."""
+    """uvicorn that says when it listens, and first ends Gradio's keep-alive streams on a stop, so
+    a stop never waits on browsers."""
+
+    def __init__(self, config: uvicorn.Config, listening: threading.Event) -> None:
+        super().__init__(config)
+        self.listening = listening
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        self.listening.set()
 
     async def shutdown(self, sockets=None) -> None:
         from starlette.routing import Mount

@@ -102,3 +102,30 @@ def test_generative_mode_without_a_model_falls_back_to_quotations_with_a_notice(
     record = answer.to_dict()
     assert record["mode"] == "extractive" and "unavailable" in record["notice"]
     assert not answer.refused and "Madame Marie-Claude" in answer.answer
+
+
+def test_explain_is_offered_at_once_while_the_model_loads_in_the_background(
+    essay_settings, embedder, monkeypatch
+):
+    import time
+
+    import assistant.generate as generate
+    from assistant.errors import ModelError
+
+    release = threading.Event()
+
+    def slow_broken_build(settings, chunks):
+        release.wait(30)
+        raise ModelError("the model file is corrupt")
+
+    monkeypatch.setattr(generate, "build_generator", slow_broken_build)
+    facade = Assistant.from_settings(essay_settings.with_(llm_backend="llamacpp"), embedder=embedder)
+    warming = facade.warm_up_in_background()
+    started = time.monotonic()
+    assert facade.generative_available  # a server builds its UI without waiting for the model
+    assert time.monotonic() - started < 1
+    release.set()
+    warming.join(30)
+    assert not facade.generative_available  # the failed load is known now, and said
+    answer = facade.ask(WHO, mode="generative")
+    assert "Marie-Claude" in answer.answer and "corrupt" in answer.notice
