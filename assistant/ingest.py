@@ -22,6 +22,10 @@ _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015"  # hyphen, non-breaking hyphen, en/em dashes
 _MD_BLOCK_START = re.compile(r"^(#{1,6}\s|[-*+]\s|\d+[.)]\s|>\s?)")
 _MD_HEADING = re.compile(r"^#{1,6}\s+")
+_MD_MARKER = re.compile(r"^(?:[-*+]\s+|>\s?)")  # bullets and quotes; numbered items keep their number
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_EMPHASIS = re.compile(r"(?<![\w*])(\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w*])")
 
 
 def read_document(path: Path) -> Document:
@@ -80,6 +84,8 @@ def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
     for block in re.split(r"\n[ \t]*\n", text):
         lines = [line.strip() for line in block.split("\n")]
         for group in _md_blocks(lines) if markdown else [lines]:
+            if markdown:
+                group = [_md_inline(line) for line in group]
             para = _join_lines([line for line in group if line])
             if para:
                 paragraphs.append(para)
@@ -107,12 +113,30 @@ def _join_lines(lines: list[str]) -> str:
     for line in lines:
         if not out:
             out = line
+        elif _spaced_dash(out, line):
+            # "a word —" + "next", "a word" + "— next": the writer spaces dashes; keep the space.
+            out += " " + line
         elif out[-1] in _DASHES or line[0] in "\u2013\u2014\u2015":
             # "thirty-" + "one-year-old", "Hailsham" + "—our": the break was inside a word or at a dash.
             out += line
         else:
             out += " " + line
     return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def _spaced_dash(before: str, line: str) -> bool:
+    ends = before[-1] in _DASHES and (len(before) == 1 or before[-2].isspace())
+    starts = line[0] in _DASHES and (len(line) == 1 or line[1].isspace())
+    return ends or starts
+
+
+def _md_inline(line: str) -> str:
+    """A Markdown line as plain text: no list or quote marker, emphasis, code ticks or link targets."""
+    line = _MD_MARKER.sub("", line)
+    line = _MD_LINK.sub(r"\1", line)
+    line = _MD_STRONG.sub(r"\2", line)
+    line = _MD_EMPHASIS.sub(r"\2", line)
+    return line.replace("`", "")
 
 
 # --- sentences -----------------------------------------------------------------------------------

@@ -208,8 +208,9 @@ def test_markdown_headings_and_list_items_are_blocks_of_their_own(tmp_path):
         "## Evidence\n"
         "- Madame Marie-Claude asks\n"
         "  about the creatures.\n"
-        "- Ruth fears her model.\n"
-        "1. A numbered point.\n",
+        "- Ruth fears her **clone model**, see [the novel](https://example.org/nlmg).\n"
+        "1. A numbered point with *emphasis*, `code` and snake_case_names.\n"
+        "> A quoted line.\n",
         encoding="utf-8",
     )
     doc = read_document(path)
@@ -218,9 +219,10 @@ def test_markdown_headings_and_list_items_are_blocks_of_their_own(tmp_path):
         "Study notes",
         "The essay argues that the clones are human.",
         "Evidence",
-        "- Madame Marie-Claude asks about the creatures.",
-        "- Ruth fears her model.",
-        "1. A numbered point.",
+        "Madame Marie-Claude asks about the creatures.",
+        "Ruth fears her clone model, see the novel.",
+        "1. A numbered point with emphasis, code and snake_case_names.",
+        "A quoted line.",
     ]
     for chunk in chunk_document(doc):
         assert chunk.text in paragraphs[chunk.paragraph - 1]
@@ -250,6 +252,13 @@ def test_hyphen_and_dash_line_breaks_join_without_a_space(tmp_path):
         read_document(path).text
         == "A well-known school, Hailsham—our home—and a friend—Ruth—stayed."
     )
+
+
+def test_a_spaced_dash_at_a_line_break_keeps_its_spaces():
+    assert repair_paragraphs("the clones —\nraised from infancy — and\n— in the end — donors") == [
+        "the clones — raised from infancy — and — in the end — donors"
+    ]
+    assert repair_paragraphs("a list -\nnot a hyphen") == ["a list - not a hyphen"]
 
 
 def test_a_page_cited_in_a_small_file_is_attached_to_its_chunk(tmp_path):
