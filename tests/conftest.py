@@ -51,7 +51,7 @@ def embedder(offline_session):
     from assistant.embeddings import load_embedder
 
     embedder = load_embedder()
-    assert embedder.dimension == 384  # loads the model now, not in the middle of a test
+    assert embedder.model.get_embedding_dimension() == 384  # loads it now, not mid-test
     return embedder
 
 
