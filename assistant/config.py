@@ -45,7 +45,7 @@ class Settings:
     # --- retrieval and answers ---
     k: int = 5  # passages retrieved (and listed in `retrieved`)
     max_answer_sentences: int = 3  # the extractive answer quotes at most this many sentences
-    max_answer_chars: int = 450  # ...and adds none that would take it past this length
+    max_answer_chars: int = 600  # ...and adds none that would take it past this length
     max_question_chars: int = 2000  # longer questions are refused with a clear message
     mode: str = (
         "extractive"  # "extractive" (quote the essay) or "generative" (explain with the LLM)

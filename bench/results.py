@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,8 @@ def row(
             result = "MISS"
         else:
             result = "PASS" if (shown >= limit if op == ">=" else shown <= limit) else "MISS"
+            if result == "MISS" and text == fmt.format(limit):
+                text = _finer(fmt, shown, limit)  # "95.0%" would hide a miss by 0.02
     return Row(measure, text, shown, baseline or "", target_text, result)
 
 
@@ -211,3 +214,12 @@ def render(sections: list[Section], intro: str) -> str:
         if s.notes:
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _finer(fmt: str, shown: float, limit: float) -> str:
+    """`shown` with as many more decimals as it takes to differ from `limit` (at most 3 more)."""
+    for extra in (1, 2, 3):
+        finer = re.sub(r"\{:\.(\d)f\}", lambda m, more=extra: f"{{:.{int(m[1]) + more}f}}", fmt)
+        if finer.format(shown) != finer.format(limit):
+            return finer.format(shown)
+    return fmt.format(shown)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
-from assistant.answer import REFUSAL
+from assistant.answer import REFUSAL, select
+from assistant.retrieval import Hits
+from assistant.schema import Chunk, Passage
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 RECORD_KEYS = {
@@ -126,3 +129,38 @@ def test_instructions_in_a_question_are_only_a_question(essay_assistant, essay_d
     assert (
         "system prompt" not in answer.answer.lower() and "instruction" not in answer.answer.lower()
     )
+
+
+def _selected(cosines: list[float], lengths: list[int], max_chars: int = 600) -> list[int]:
+    """Which sentences `select` quotes from one passage of sentences with these scores and lengths."""
+    spans, text = [], ""
+    for n in lengths:
+        spans.append((len(text), len(text) + n))
+        text += "x" * (n - 1) + ". "
+    chunk = Chunk("c1", "doc", 1, 0, len(text), text, tuple(spans))
+    hits = Hits(
+        "What is it?",
+        (Passage(chunk, 1.0, 1),),
+        (),
+        np.array(cosines, dtype=np.float32),
+        np.zeros(len(cosines), dtype=np.float32),
+    )
+    selection = select(
+        hits,
+        [list(range(len(spans)))],
+        {"c1": 0},
+        [("doc", s, e) for s, e in spans],
+        {"doc": text},
+        max_sentences=3,
+        max_chars=max_chars,
+    )
+    return [spans.index((s, e)) for _, s, e in selection.sentences]
+
+
+def test_a_runner_up_must_be_shorter_the_further_it_scores_below_the_best():
+    # A near tie is quoted even when long; a clear runner-up only when short; a long one is
+    # skipped without stopping the search for a shorter one below it.
+    assert _selected([0.9, 0.88, 0.1], [100, 300, 50]) == [0, 1]
+    assert _selected([0.9, 0.6, 0.58], [100, 300, 50]) == [0, 2]
+    assert _selected([0.9, 0.3], [100, 50]) == [0]
+    assert _selected([0.9, 0.89], [100, 300], max_chars=350) == [0]
