@@ -85,8 +85,10 @@ def cite_every_sentence(
     stripped = tail.rstrip()
     if piece == "" or "\n" in piece:
         return " ["
-    # the sentence has ended (the model's habit is "... old. [3]"): its marker comes next
-    if stripped[-1:] in ".!?" and not _is_abbreviation(stripped[:-1]):
+    # the sentence has ended (the model's habit is "... old. [3]"): its marker comes next; a stop
+    # the model continues without a space is a decimal point or part of a name: 2.5, U.S, .com
+    if (stripped[-1:] in ".!?" and not _is_abbreviation(stripped[:-1])
+            and not (tail == stripped and piece[:1].isalnum())):
         return " ["
     # a quotation that ended the sentence with its own full stop: ... trash.” She
     if stripped[-1:] in "\"”" and stripped[-2:-1] in ".!?…" and re.match(r"\s+[A-Z]", piece):

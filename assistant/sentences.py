@@ -11,8 +11,9 @@ import re
 # [3], [1, 2], [1][2], [Passage 3]
 _MARKER = re.compile(r"\s*\[(?:passages?\s*)?(\d+(?:\s*[,;]\s*\d+)*)\]", re.IGNORECASE)
 _QUOTE = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*")
-_CAPITALIZED = re.compile(r"\b[A-Z][A-Za-z]*(?:['’\-][A-Za-z]+)*")
+# letters in any script: names such as Céloron or Rély are names too
+_WORD = re.compile(r"[^\W\d_][\w'’\-]*")
+_CAPITALIZED = re.compile(r"(?<!\w)[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _ELLIPSIS = re.compile(r"\.\.\.|…")
 _TERMINAL = ".!?…"
@@ -33,6 +34,15 @@ _SMALL_NUMBERS = {
         "fifteen sixteen seventeen eighteen nineteen".split())
 } | {word: 10 * (i + 2) for i, word in enumerate(
     "twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_SCALED = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)\s+(hundred|thousand|million|billion)\b")
+# Words that open a sentence before a name without being one: "Many Spanish settlers", "After Rollo".
+_OPENERS = set(
+    "many most some several few both each every all any no after before during while when where "
+    "since although though because if unless until once despite following under over between "
+    "among against about from into through with without by for to as at in on of upon "
+    "then there here today later earlier only even also not unlike like".split()
+)
 # Capitalized mid-sentence without being names (after a colon, in titles, "I").
 _COMMON = {
     "i", "i'm", "i've", "i'd", "i'll", "a", "an", "the", "this", "that", "these", "those", "it",
@@ -150,7 +160,7 @@ def find_names(sentence_no_quotes: str) -> list[tuple[str, int]]:
     first = _WORD.search(sentence_no_quotes)
     for match in _CAPITALIZED.finditer(sentence_no_quotes):
         word = re.sub(r"['’]s$", "", match.group(0))
-        if word.lower() in _COMMON:
+        if not word[:1].isupper() or word.lower() in _COMMON:
             continue
         before = sentence_no_quotes[: match.start()].rstrip()
         if before.endswith(":") or (
@@ -167,18 +177,27 @@ def _acts_as_name(word: str, rest: str) -> bool:
     if re.search(r"['’]s$", word):
         return True
     following = rest.split()
-    if not following:
+    if not following or word.lower() in _OPENERS:
         return False
     return following[0].lower() in _SPEECH_VERBS or following[0][:1].isupper()
 
 
 def find_numbers(text: str) -> set[str]:
-    """Numbers as digits ("166", "1,000" -> "1000"); number words too ("thirty-one" -> "31")."""
+    """Numbers as digits ("166", "1,000" -> "1000"); number words too ("thirty-one" -> "31").
+
+    A scale word after digits or words adds the value it makes ("3 million", "three thousand"),
+    so the same amount written either way matches.
+    """
     found = {m.group(0).replace(",", "") for m in _NUMBER.finditer(text)}
+    for m in _SCALED.finditer(text.lower()):
+        value = float(m.group(1).replace(",", "")) * _SCALES[m.group(2)]
+        found.add(f"{value:.0f}" if value == int(value) else f"{value:g}")
     run: list[str] = []
     for token in re.split(r"[\s\-–]+", text.lower()) + [""]:
         word = token.strip(".,;:!?()\"“”'’")
-        if word in _NUMBER_WORDS or (word == "one" and run):
+        # "one" only inside a run ("thirty-one"), "and" only after a scale ("hundred and five")
+        if word in _NUMBER_WORDS or (word == "one" and run) or (
+                word == "and" and run and run[-1] in _SCALES):
             run.append(word)
             continue
         if run:
@@ -187,11 +206,28 @@ def find_numbers(text: str) -> set[str]:
     return found
 
 
+def is_number_word(word: str) -> bool:
+    """Whether a lowercase word spells a number ("three", "thousand"); find_numbers checks those."""
+    return word in _NUMBER_WORDS or word in _SMALL_NUMBERS
+
+
 def _number_value(words: list[str]) -> str:
-    """ "thirty-one" -> "31"; runs with hundreds or more stay words, compared as written."""
-    if len(words) <= 2 and all(w in _SMALL_NUMBERS for w in words):
-        return str(sum(_SMALL_NUMBERS[w] for w in words))
-    return "-".join(words)
+    """ "thirty-one" -> "31", "two hundred and fifty" -> "250", "three thousand" -> "3000"."""
+    while words[-1] == "and":
+        words = words[:-1]
+    words = [w for w in words if w != "and"]
+    if all(w in _SCALES for w in words):  # "million" after digits: _SCALED has the value
+        return "-".join(words)
+    total = current = 0
+    for word in words:
+        if word in _SMALL_NUMBERS:
+            current += _SMALL_NUMBERS[word]
+        elif word == "hundred":
+            current = max(current, 1) * 100
+        else:
+            total += max(current, 1) * _SCALES[word]
+            current = 0
+    return str(total + current)
 
 
 def find_speaker(

@@ -3,9 +3,10 @@
 A sentence is verified when it cites at least one valid passage (invalid markers are dropped),
 every quotation in it appears verbatim in a cited passage, every name and number in it appears in
 the cited passages, a name next to a quotation (its speaker) appears in a passage that holds that
-quotation, and at least half its content words occur there. Matching forgives only whitespace,
-quote styles and the punctuation at the edges of a quotation. Sentences that fail are left out of
-the displayed answer; their checks say why.
+quotation, and at least half its content words occur there. Quotations forgive only whitespace,
+quote styles and the punctuation at the edges; names forgive a plural s, numbers the way they are
+written ("three thousand", "3,000"). Sentences that fail are left out of the displayed answer;
+their checks say why.
 
 This is a lexical check, not an entailment model: it catches wrong speakers, misquotations,
 invented names or numbers and sentences about something else, not a paraphrase that reverses
@@ -23,6 +24,7 @@ from assistant.sentences import (
     find_names,
     find_numbers,
     find_speaker,
+    is_number_word,
     markers_of,
     normalize,
     quotations,
@@ -47,6 +49,7 @@ _STOPWORDS = set(
     "call writes wrote write states argues claims refers uses used appears appear mentions "
     "mentioned".split()
 )
+_WORDS = re.compile(r"[^\W_]+")  # letters of any script and digits
 MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
 
 
@@ -62,6 +65,12 @@ class Verified:
 
 def _contains_word(passage_lower: str, word: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(word.lower())}(?![\w])", passage_lower) is not None
+
+
+def _contains_name(passage_lower: str, name: str) -> bool:
+    """The name as a word, forgiving a plural s either way (Huguenot, Huguenots)."""
+    forms = {name, name + "s", name[:-1] if name.endswith("s") and len(name) > 3 else name}
+    return any(_contains_word(passage_lower, form) for form in forms)
 
 
 def check_sentence(
@@ -114,7 +123,7 @@ def check_sentence(
 
     passages_lower = " \n ".join(cited_lower)
     for name, _ in names:
-        if not _contains_word(passages_lower, name):
+        if not _contains_name(passages_lower, name):
             problems.append(f"name not in the cited passages: {name}")
             failed = True
     passage_numbers = find_numbers(passages_lower)
@@ -143,11 +152,12 @@ def _stem(word: str) -> str:
 
 def _support(text: str, passages_lower: str) -> float:
     """The share of the sentence's content words (crudely stemmed) found in the passages."""
-    words = {_stem(w) for w in re.findall(r"[a-z0-9]+", normalize(text).lower().replace("'", ""))
-             if w not in _STOPWORDS and len(w) > 2 and not w.isdigit()}
+    # numbers are left to the number check, in digits or in words
+    words = {_stem(w) for w in _WORDS.findall(normalize(text).lower().replace("'", ""))
+             if w not in _STOPWORDS and len(w) > 2 and not w.isdigit() and not is_number_word(w)}
     if not words:
         return 1.0
-    found = {_stem(w) for w in re.findall(r"[a-z0-9]+", passages_lower.replace("'", ""))}
+    found = {_stem(w) for w in _WORDS.findall(passages_lower.replace("'", ""))}
     return len(words & found) / len(words)
 
 

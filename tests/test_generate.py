@@ -178,6 +178,8 @@ def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
     assert guide("Ruth says it [7]", ".") is None
     assert guide("", " [") == [] and guide("Ruth says it [7]. ", "[") == []  # cite something
     assert guide("Kathy H.", " is") is None  # an initial, not the end
+    assert guide("a speed of 2.", "5") is None and guide("the U.S.", " Army") is None
+    assert guide("in 1999.", " It") == " [" and guide("in 1999.", "") == " ["
     assert guide("A b [1]. C d [2]. E f [3].", " G") == ""  # three are enough
     # inside a marker only passage numbers 1..12 can be written
     assert guide("Ruth says it [", "Ishiguro") == [str(d) for d in range(1, 10)]

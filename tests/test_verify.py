@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.config import DEFAULT_DOCUMENT
-from assistant.ingest import chunk_document, read_document
+from assistant.ingest import chunk_document, document_from_text, read_document
 from assistant.verify import check_sentence, split_sentences, verify_answer
 
 
@@ -154,3 +154,27 @@ def test_a_misplaced_citation_moves_to_a_retrieved_passage_that_supports_it(pass
     assert not wrong.verified  # no retrieved passage says twenty
     assert not verify_answer("Kathy H. is thirty-one years old.", passages,
                              alternatives=[kathy]).checks[0].verified  # uncited stays uncited
+
+
+@pytest.fixture(scope="module")
+def history():
+    """Two paragraphs of an encyclopedia-style text: accented names, amounts in digits."""
+    text = (
+        "In 1749 Pierre-Joseph Céloron led an expedition of about 3,000 miles down the Ohio. "
+        "The Huguenots of Florida fled when the Spanish arrived.\n\n"
+        "Most of the settlers went to Cuba in 1763, taking the records of St. Augustine with them."
+    )
+    return chunk_document(document_from_text("history", text), 480, 0)
+
+
+def test_names_in_any_script_plural_forms_and_amounts_in_words_are_matched(history):
+    assert check_sentence("The expedition was led by Céloron in 1749 [1].", history).verified
+    assert check_sentence("Céloron went about three thousand miles [1].", history).verified
+    assert check_sentence("Many Spanish soldiers arrived in Florida [1].", history).verified
+    assert check_sentence("The Huguenot settlers of Florida fled [1].", history).verified
+    assert check_sentence("Céloron went about four thousand miles [1].", history).problems == (
+        "number not in the cited passages: 4000",)
+    assert check_sentence("The expedition was led by Célaron [1].", history).problems == (
+        "name not in the cited passages: Célaron",)
+    assert check_sentence("Many Dutch settlers went to Cuba [2].", history).problems == (
+        "name not in the cited passages: Dutch",)
