@@ -28,6 +28,7 @@ class _Failed:
 
 
 _DONE = object()
+POLL_S = 0.1  # how often a reader waiting for the next item looks at the Stop signal
 
 
 def pump(
@@ -67,10 +68,14 @@ def pump(
     threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
     try:
         while True:
+            if stop is not None and stop.is_set():
+                return  # even while the worker still waits for the model (busy with another answer)
             try:
-                item = items.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = items.get(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                raise TimeoutError(f"nothing arrived within {timeout_s:g} s") from None
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"nothing arrived within {timeout_s:g} s") from None
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

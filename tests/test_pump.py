@@ -69,3 +69,21 @@ def test_closing_the_reader_ends_the_stream():
     reader.close()
     assert stream.closed.wait(2)
     assert stream.produced < 1000
+
+
+def test_a_stop_ends_the_reader_even_while_the_stream_has_not_started():
+    # The model is busy with another answer: the worker waits for it; the reader must not.
+    busy = threading.Lock()
+    busy.acquire()
+
+    def waiting_for_the_model():
+        with busy:
+            yield "late"
+
+    stop = threading.Event()
+    reader = pump(waiting_for_the_model, stop, 60.0)
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    assert list(reader) == []
+    assert time.monotonic() - started < 2
+    busy.release()
