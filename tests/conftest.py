@@ -93,6 +93,21 @@ def essay_chunks(essay_document):
     return chunk_document(essay_document, settings.chunk_chars, settings.chunk_overlap)
 
 
+@pytest.fixture(scope="module")
+def chunks(essay_chunks):
+    """The essay's passages, under the short name the generation tests use."""
+    return essay_chunks
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    """The prompt files shipped in prompts/."""
+    from assistant.config import Settings
+    from assistant.prompting import load_prompts
+
+    return load_prompts(Settings().prompts_dir)
+
+
 @pytest.fixture
 def index_copy(essay_index_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the essay index, for tests that damage or rebuild it."""

@@ -7,24 +7,13 @@ import re
 
 import numpy as np
 import pytest
+from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
 from assistant.answer import REFUSAL, select
 from assistant.retrieval import Hits
 from assistant.schema import Chunk, Passage
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
-RECORD_KEYS = {
-    "id",
-    "question",
-    "answer",
-    "refused",
-    "mode",
-    "citations",
-    "retrieved",
-    "latency_ms",
-}
-CITATION_KEYS = {"marker", "chunk_id", "source", "paragraph", "start", "end", "text", "pages"}
-PASSAGE_KEYS = {"chunk_id", "source", "paragraph", "start", "end", "text", "score"}
 _CITED = re.compile(r"(.+?) \[(\d+)\](?: |$)")
 
 

@@ -8,23 +8,12 @@ import re
 
 import httpx
 import pytest
+from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
 from assistant.api import BUSY, AnswerRecord, create_api
 from assistant.config import Settings
 
 WHO = 'Who says "Poor creatures. What did we do to you?"'
-RECORD_KEYS = {
-    "id",
-    "question",
-    "answer",
-    "refused",
-    "mode",
-    "citations",
-    "retrieved",
-    "latency_ms",
-}
-CITATION_KEYS = {"marker", "chunk_id", "source", "paragraph", "start", "end", "text", "pages"}
-PASSAGE_KEYS = {"chunk_id", "source", "paragraph", "start", "end", "text", "score"}
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,6 @@ from assistant.generate import Generated, Generator, cite_every_sentence
 from assistant.prompting import LeakGuard, load_prompts
 from assistant.schema import Answer, Passage, Turn
 
-
-@pytest.fixture(scope="module")
-def chunks(essay_chunks):
-    return essay_chunks
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return load_prompts(Settings().prompts_dir)
-
-
 # --- the generator's own logic, driven by a scripted chat model ----------------------------------
 
 

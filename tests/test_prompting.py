@@ -11,16 +11,6 @@ from assistant.errors import ConfigError
 from assistant.prompting import LeakGuard, format_passages, load_prompts, number_passages
 
 
-@pytest.fixture(scope="module")
-def chunks(essay_chunks):
-    return essay_chunks
-
-
-@pytest.fixture(scope="module")
-def prompts():
-    return load_prompts(Settings().prompts_dir)
-
-
 def test_prompt_files_load_and_a_broken_one_is_refused_by_name(tmp_path, prompts):
     assert "{passages}" in prompts.answer_system.template
     shutil.copytree(Settings().prompts_dir, tmp_path, dirs_exist_ok=True)
