@@ -8,14 +8,11 @@ test-artifacts/.
 
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from urllib.parse import urlparse
 
-import httpx
 import pytest
+from servers import free_port, start, stop
 
 from assistant.config import ROOT, Settings
 
@@ -38,12 +35,6 @@ READY_S = 300  # the app may load and warm up a local language model before it s
 ANSWER_MS = 180_000  # a generated answer on two cores
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def index_settings(tmp_path_factory) -> Settings:
     from assistant.assistant import build_documents
@@ -63,33 +54,13 @@ def app_url(index_settings, tmp_path_factory):
         "ASSISTANT_HOST": "127.0.0.1",
         "ASSISTANT_PORT": str(port),
     }
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
     url = f"http://127.0.0.1:{port}/"
+    proc = start([sys.executable, "app.py"], env, tmp_path_factory.mktemp("app") / "app.log", url,
+                 READY_S)
     try:
-        deadline = time.monotonic() + READY_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app.py not ready after {READY_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

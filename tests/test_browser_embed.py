@@ -6,15 +6,12 @@ or a document shows as text. Screenshots go to test-artifacts/.
 """
 
 import os
-import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
+from servers import free_port, start, stop
 
 from assistant.config import ROOT, Settings
 
@@ -42,39 +39,6 @@ NOTE = (
 )
 READY_S = 120
 ANSWER_MS = 60_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(command: list[str], env: dict, log: Path, ready_url: str) -> subprocess.Popen:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-    deadline = time.monotonic() + READY_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"{command[2:]} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(ready_url, timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            stop(proc)
-            pytest.fail(f"{ready_url} not ready after {READY_S} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +72,13 @@ def sites(tmp_path_factory):
         "GRADIO_TEMP_DIR": str(work / "gradio"),
     }
     server = start([sys.executable, "-m", "assistant", "serve"], env, work / "app.log",
-                   f"{app}/api/health")  # fmt: skip
+                   f"{app}/api/health", READY_S)  # fmt: skip
     try:
         static = start(
             [sys.executable, "-m", "http.server", str(page_port), "--bind", "127.0.0.1",
              "--directory", str(site)],
             os.environ.copy(), work / "site.log", f"http://127.0.0.1:{page_port}/course-page.html",
+            READY_S,
         )  # fmt: skip
         try:
             yield app, page_port

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
+import os
 import sys
-import time
 
-import httpx
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from servers import free_port, start, stop
 
 from assistant.config import Settings
 from assistant.errors import ModelError
@@ -55,45 +53,23 @@ def test_llamacpp_chat_model_generates_streams_and_can_be_steered(local_chat_mod
 # --- a real OpenAI-compatible server: llama.cpp's, with the same GGUF -----------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     """`python -m llama_cpp.server` on 127.0.0.1 and a free port; stopped by its PID afterwards."""
     model = verified_model_path(Settings())
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
-             "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", "4096",
-             "--model_alias", "study-model"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        process.wait()
-        pytest.fail("llama_cpp.server did not start:\n" + log_path.read_text()[-3000:])
-    yield process, base_url
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    process = start(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "2", "--n_ctx", "4096",
+         "--model_alias", "study-model"],
+        os.environ.copy(), tmp_path_factory.mktemp("llama-server") / "server.log",
+        f"{base_url}/models", SERVER_START_S,
+    )
+    try:
+        yield process, base_url
+    finally:
+        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,14 @@ and Gradio's file routes serving nothing outside the app's own files."""
 import http.client
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urljoin
 
 import httpx
 import pytest
+from servers import free_port, start, stop
 
 from assistant.config import ROOT, Settings
 from assistant.ui import API_NAME
@@ -22,12 +20,6 @@ from assistant.ui import API_NAME
 WHO = 'Who says "Poor creatures. What did we do to you?"'
 READY_S = 120
 QUEUE_SIZE = 2  # small, so a burst of chat requests overflows it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,33 +47,13 @@ def server(index_dir, tmp_path_factory):
         "ASSISTANT_QUEUE_SIZE": str(QUEUE_SIZE),
         "GRADIO_TEMP_DIR": str(work / "gradio"),
     }
-    log = work / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "serve"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
     url = f"http://127.0.0.1:{port}"
+    proc = start([sys.executable, "-m", "assistant", "serve"], env, work / "server.log",
+                 f"{url}/api/health", READY_S)
     try:
-        deadline = time.monotonic() + READY_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after {READY_S} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def raw_get(url: str, path: str) -> tuple[int, bytes]:
