@@ -1,4 +1,4 @@
-"""Generative section (`--generative`): the local LLM's speed on the essay, its quality on SQuAD.
+"""Generative sections (`--generative`): the local LLM's speed on the essay, its quality on SQuAD.
 
 Speed: time to first token, decode rate and whole-answer time for essay questions, beside the
 extractive answer to the same questions, after the prompt cache is warm (as the server warms it).
@@ -24,9 +24,9 @@ RUN_DIR = ROOT / "runs" / "bench-generative"
 OFF_TOPIC = 48  # answerable questions asked against the next article's index (6 per article)
 
 
-def generative(b: Bench, sample: int = 200, restart: bool = False) -> Section:
-    """Speed on essay questions beside extractive answers, then the SQuAD sample's quality."""
-    section = Section("generative", "Generative answers (local LLM)")
+def generative(b: Bench) -> Section:
+    """Speed on essay questions, beside extractive answers to the same questions."""
+    section = Section("generative", "Generative answers (local LLM): speed")
     assistant = b.essay_assistant(llm_backend="llamacpp")
     t0 = time.perf_counter()
     if not assistant.generative_available:  # loads the model
@@ -36,6 +36,16 @@ def generative(b: Bench, sample: int = 200, restart: bool = False) -> Section:
     section.rows.append(row("warm-up: model load + prompt cache fill", time.perf_counter() - t0,
                             "{:.1f} s"))
     _speed(b, assistant, section)
+    return section
+
+
+def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Section:
+    """The SQuAD sample's quality in generative mode (slow: seconds a question; resumable)."""
+    section = Section("generative_squad", "Generative answers (local LLM): quality on SQuAD")
+    assistant = b.essay_assistant(llm_backend="llamacpp")
+    if not assistant.generative_available:
+        section.skipped = f"no local language model ({assistant._generator_error})"
+        return section
     _squad(b, section, sample, restart)
     return section
 

@@ -1,9 +1,10 @@
 """Run the benchmarks and write BENCHMARKS.md: `python -m bench.run` (what `make bench` runs).
 
-    python -m bench.run                              # every section but the generative one
+    python -m bench.run                              # every section but the generative ones
     python -m bench.run --only latency,quality       # some sections; the others keep their results
-    python -m bench.run --generative                 # also the local LLM (slow: ~20+ minutes)
-    python -m bench.run --only generative            # the generative section alone
+    python -m bench.run --generative                 # also the local LLM (slow: an hour and more)
+    python -m bench.run --only generative            # the local LLM's speed alone (a minute)
+    python -m bench.run --only generative_squad      # its SQuAD sample alone (slow, resumable)
     python -m bench.run --render                     # rewrite BENCHMARKS.md from stored results
 
 Every section stores its latest result in bench/results/<section>.json; BENCHMARKS.md is rendered
@@ -34,8 +35,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "serve": ("bench.serving", "serve"),
     "load": ("bench.serving", "load_test"),
     "generative": ("bench.generative", "generative"),
+    "generative_squad": ("bench.generative", "generative_squad"),
 }
-DEFAULT = [name for name in SECTIONS if name != "generative"]
+GENERATIVE = ["generative", "generative_squad"]
+DEFAULT = [name for name in SECTIONS if name not in GENERATIVE]
 
 INTRO = """# Benchmarks
 
@@ -48,7 +51,8 @@ Reproduce (from the repository root, after `make install` or `make test`):
 
     make bench                        # = .venv/bin/python -m bench.run (all but generative)
     .venv/bin/python -m bench.run --only quality,rrf   # rerun some sections, keep the others
-    .venv/bin/python -m bench.run --only generative    # the local LLM (slow, resumable)
+    .venv/bin/python -m bench.run --only generative    # the local LLM's speed (a minute)
+    .venv/bin/python -m bench.run --only generative_squad   # its SQuAD quality (slow, resumable)
 
 Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
 a target are there to explain the others. The machine is shared with other work, so timings carry
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.run", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
-    parser.add_argument("--generative", action="store_true", help="also run the generative section")
+    parser.add_argument("--generative", action="store_true", help="also run the generative sections")
     parser.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md")
     parser.add_argument("--squad", type=Path, default=DEFAULT_SQUAD, help="SQuAD v2 JSON file")
     parser.add_argument("--reps", type=int, default=10, help="latency: rounds of the questions")
@@ -95,7 +99,7 @@ def _selected(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list
         if unknown:
             parser.error(f"unknown section {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
         return [n for n in SECTIONS if n in names]
-    return DEFAULT + (["generative"] if args.generative else [])
+    return DEFAULT + (GENERATIVE if args.generative else [])
 
 
 def _section(name: str, args: argparse.Namespace) -> Callable[[Bench], results.Section]:
@@ -105,7 +109,7 @@ def _section(name: str, args: argparse.Namespace) -> Callable[[Bench], results.S
     fn = getattr(importlib.import_module(module), function)
     if name == "load":
         return lambda b: fn(b, clients=args.load_clients, seconds=args.load_seconds)
-    if name == "generative":
+    if name == "generative_squad":
         return lambda b: fn(b, sample=args.sample, restart=args.restart_generative)
     return fn
 
