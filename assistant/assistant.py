@@ -248,14 +248,15 @@ class Assistant:
                 log.warning("follow-up rewrite failed: %s", exc)
                 standalone = _follow_up(question, history)
         hits = self.retriever.search(standalone, k)
-        if self._select(hits).refused:  # nothing relevant: refuse without calling the model
+        selection = self._select(hits)
+        if selection.refused:  # nothing relevant: refuse without calling the model
             answer = self._extractive(question, hits, started, id, standalone, mode="generative")
             yield answer.answer
             yield answer
             return
         generated = None
         try:
-            for item in generator.stream(standalone, hits.passages, stop):
+            for item in generator.stream(standalone, hits.passages, stop, key=selection.sentences):
                 if isinstance(item, str):
                     yield item
                 else:

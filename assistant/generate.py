@@ -152,9 +152,14 @@ class Generator:
         return rewritten
 
     def stream(self, question: str, passages: Sequence[Passage],
-               stop: threading.Event | None = None) -> Iterator[str | Generated]:
-        """Yield text deltas as the model writes, then one verified Generated; ModelError on failure."""
-        numbered, citable, messages = self._answer_messages(question, passages)
+               stop: threading.Event | None = None,
+               key: Sequence[tuple[Chunk, int, int]] = ()) -> Iterator[str | Generated]:
+        """Yield text deltas as the model writes, then one verified Generated; ModelError on failure.
+
+        `key`: the sentences the extractive answer would quote, (chunk, start, end), shown to the
+        model as the most relevant ones (the prompt's `{hint}`).
+        """
+        numbered, citable, messages = self._answer_messages(question, passages, key)
         ranked = self._ranked(passages, numbered)
         text, shown, leaked = "", 0, False
         kwargs = {}
@@ -199,22 +204,22 @@ class Generator:
         yield Generated(text=verified.text, citations=verified.citations, checks=verified.checks,
                         notice=" ".join(notices) or None)
 
-    def _answer_messages(self, question: str, passages: Sequence[Passage]
+    def _answer_messages(self, question: str, passages: Sequence[Passage],
+                         key: Sequence[tuple[Chunk, int, int]] = ()
                          ) -> tuple[list[Chunk], list[int], list[BaseMessage]]:
         """The numbered chunks, the numbers retrieval found citable, and the messages."""
         if self._system is not None:
             related = [self._number_of[p.chunk.chunk_id] for p in passages
                        if p.chunk.chunk_id in self._number_of][:HINT_PASSAGES]
-            hint = ("Most related passages: " + ", ".join(f"[{n}]" for n in related) + "\n"
-                    if related else "")
             numbered, system = self._numbered, self._system
             citable = sorted(related) or list(range(1, len(numbered) + 1))
         else:
             pairs = [(p.chunk, p.chunk.text) for p in passages]
-            numbered, hint = [c for c, _ in pairs], ""
-            citable = list(range(1, len(numbered) + 1))
+            numbered = [c for c, _ in pairs]
+            related = citable = list(range(1, len(numbered) + 1))
             system = self.prompts.answer_system.format(passages=format_passages(pairs))
-        user = self.prompts.answer_user.format(question=question, hint=hint)
+        user = self.prompts.answer_user.format(question=question,
+                                               hint=_hint(key, numbered, related))
         return numbered, citable, [SystemMessage(system), HumanMessage(user)]
 
     def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk]) -> list[int]:
@@ -230,6 +235,20 @@ class Generator:
         except _backend_errors() as exc:
             raise ModelError(f"the language model failed: {_describe(exc)}") from exc
         return reply.content if isinstance(reply.content, str) else ""
+
+
+def _hint(key: Sequence[tuple[Chunk, int, int]], numbered: Sequence[Chunk],
+          related: Sequence[int]) -> str:
+    """The prompt's `{hint}`: the key sentences with their passage numbers, else the passages."""
+    number_of = {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+    lines = [f"\u201c{chunk.text[start - chunk.start:end - chunk.start].strip()}\u201d "
+             f"[{number_of[chunk.chunk_id]}]"
+             for chunk, start, end in key if chunk.chunk_id in number_of]
+    if lines:
+        return "Most relevant sentences:\n" + "\n".join(lines) + "\n"
+    if related:
+        return "Most related passages: " + ", ".join(f"[{n}]" for n in related) + "\n"
+    return ""
 
 
 def build_generator(settings: Settings, chunks: Sequence[Chunk]) -> Generator | None:

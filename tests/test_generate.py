@@ -72,7 +72,28 @@ def test_stream_yields_the_reply_then_the_verified_answer(chunks):
     system, user = generator.model.prompts_seen[-1]
     assert "[1] “Poor creatures." in system.content  # the whole essay sits in the fixed prefix
     # the per-question part stays short: the essay sits in the system prompt, evaluated once
-    assert user.content.startswith("Question: Who says it?") and len(user.content) < 160
+    assert user.content.startswith(f"Most related passages: [{ruth}]\nQuestion: Who says it?")
+    assert len(user.content) < 200
+
+
+def test_the_hint_names_the_key_sentences_and_their_passage_numbers(chunks, tmp_path):
+    for path in Settings().prompts_dir.glob("*.md"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "answer_user.md").write_text("{hint}Question: {question}", encoding="utf-8")
+    model = Scripted(reply="Ruth says so [1].", prompts_seen=[])
+    generator = Generator(model, load_prompts(tmp_path), chunks, Settings())
+    n, chunk = next((n, c) for n, c in enumerate(chunks, 1) if "modeled from trash" in c.text)
+    start, end = next((s, e) for s, e in chunk.sentences
+                      if "trash" in chunk.text[s - chunk.start:e - chunk.start])
+    sentence = chunk.text[start - chunk.start:end - chunk.start].strip()
+    passages = [Passage(chunk, 1.0, 1)]
+
+    list(generator.stream("Who says it?", passages, key=[(chunk, start, end)]))
+    user = model.prompts_seen[-1][1].content
+    assert user == f"Most relevant sentences:\n\u201c{sentence}\u201d [{n}]\nQuestion: Who says it?"
+
+    list(generator.stream("Who says it?", passages))  # no key sentences: the passage numbers
+    assert model.prompts_seen[-1][1].content == f"Most related passages: [{n}]\nQuestion: Who says it?"
 
 
 def test_a_document_too_long_for_the_context_gets_only_the_retrieved_passages(chunks):
