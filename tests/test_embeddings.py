@@ -1,13 +1,18 @@
-"""The embedder: normalized vectors from the packaged model, and its size known before it loads."""
+"""The embedder: normalized vectors from the packaged model, its size known before it loads, and
+no OpenMP worker threads left behind."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
+import time
 
 import numpy as np
+import pytest
 
-from assistant.embeddings import Embedder, _declared_dimension, _model_dir
+from assistant.embeddings import SMALL_BATCH, Embedder, _declared_dimension, _model_dir
 
 
 def test_vectors_are_unit_length_and_of_the_declared_size(embedder):
@@ -32,3 +37,53 @@ def test_a_layer_that_changes_the_size_makes_the_declared_size_unknown(tmp_path)
     assert _declared_dimension(folder) is None
     (folder / "modules.json").write_text("not json")
     assert _declared_dimension(folder) is None
+
+
+def _os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _threads_started_by(work) -> int:
+    """OS threads `work` leaves running in a thread that stays alive (as a web server's do)."""
+    done, hold = threading.Event(), threading.Event()
+
+    def run():
+        work()
+        done.set()
+        hold.wait()
+
+    before = _os_threads()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert done.wait(60)
+    for _ in range(50):  # a finished pool's threads exit shortly after their master
+        started = _os_threads() - before - 1  # not counting `thread` itself
+        if started <= 0:
+            break
+        time.sleep(0.1)
+    hold.set()
+    thread.join()
+    return started
+
+
+def test_a_question_starts_no_worker_threads(embedder):
+    # OpenMP worker pools left on long-lived threads slow the local LLM (see llm.ModelThread)
+    assert _threads_started_by(lambda: embedder.encode(["Who says “Poor creatures”?"])) == 0
+
+
+def test_a_batch_runs_on_all_cores_and_leaves_no_worker_threads(embedder, essay_chunks):
+    texts = [c.text for c in essay_chunks] * 2
+    assert len(texts) > SMALL_BATCH and embedder._threads == len(os.sched_getaffinity(0))
+    vectors = []
+    assert _threads_started_by(lambda: vectors.append(embedder.encode(texts))) == 0
+    one_by_one = np.concatenate([embedder.encode([t]) for t in texts[:3]])
+    assert np.allclose(vectors[0][:3], one_by_one, atol=1e-5)  # the same vectors either way
+
+
+def test_a_failing_batch_raises_in_the_callers_thread(embedder, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(embedder.model, "encode", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        embedder.encode(["text"] * (SMALL_BATCH + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -12,7 +13,7 @@ from servers import free_port, start, stop
 from assistant.config import Settings
 from assistant.errors import ModelError
 from assistant.generate import build_generator
-from assistant.llm import LlamaCppChat, build_chat_model
+from assistant.llm import LlamaCppChat, ModelThread, build_chat_model
 from assistant.modelfile import verified_model_path
 
 SERVER_START_S = 180  # a ceiling for loading the model on a busy CI machine, not a speed target
@@ -39,15 +40,39 @@ def test_llamacpp_chat_model_generates_streams_and_can_be_steered(local_chat_mod
     pieces = [c.content for c in local_chat_model.stream(messages, max_tokens=12)]
     assert len([p for p in pieces if p]) > 1
     assert "".join(pieces) == reply.content  # greedy decoding: the same words either way
-    seen = []
+    seen, decoding_threads = [], set()
 
     def shout(text: str, piece: str) -> str | None:
         seen.append(piece)
+        decoding_threads.add(threading.current_thread().name)
         return None if text else "HELLO"  # replace only the first token
 
     steered = "".join(c.content for c in local_chat_model.stream(messages, max_tokens=6, guide=shout))
     assert steered.startswith("HELLO") and len(seen) >= 2
+    assert decoding_threads == {"llama"}  # read here, decoded on the model's own thread
     assert local_chat_model.count_tokens("Hello world") == 2
+
+
+@pytest.mark.slow
+def test_a_stream_closed_early_frees_the_model_for_the_next_call(local_chat_model):
+    messages = [HumanMessage("Count from one to fifty in words.")]
+    stream = local_chat_model.stream(messages, max_tokens=200)
+    next(stream)
+    stream.close()
+    reply = local_chat_model.invoke([HumanMessage("Say hello.")], max_tokens=4)
+    assert reply.content.strip()
+
+
+def test_the_model_thread_runs_jobs_in_order_and_hands_back_results_and_errors():
+    worker, order = ModelThread(name="test-model"), []
+    for n in range(5):
+        worker.submit(lambda n=n: order.append(n))
+    assert worker.call(lambda: threading.current_thread().name) == "test-model"
+    assert order == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="bad"):
+        worker.call(lambda: int("bad"))
+    # a call made from the thread itself runs in place instead of waiting for itself
+    assert worker.call(lambda: worker.call(lambda: 42)) == 42
 
 
 # --- a real OpenAI-compatible server: llama.cpp's, with the same GGUF -----------------------------
