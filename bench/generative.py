@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 
 from assistant.metrics import percentile
@@ -36,7 +38,46 @@ def generative(b: Bench) -> Section:
     section.rows.append(row("warm-up: model load + prompt cache fill", time.perf_counter() - t0,
                             "{:.1f} s"))
     _speed(b, assistant, section)
+    _llama_alone(b, section)
     return section
+
+
+# llama.cpp by itself, in a process of its own: what this machine can do, so the product's numbers
+# can be read against it (2 cores decode ~10 tokens/s on one machine here and ~40 on another).
+_LLAMA_ALONE = """
+import json, sys, time
+from llama_cpp import Llama
+path, threads, context, text = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+llama = Llama(model_path=path, n_threads=threads, n_ctx=context, verbose=False)
+tokens = llama.tokenize(text.encode())
+t0 = time.perf_counter(); llama.eval(tokens); prompt_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+for _ in range(64):
+    llama.eval([llama.sample(temp=0)])
+print(json.dumps({"tokens": len(tokens), "prompt": len(tokens) / prompt_s,
+                  "decode": 64 / (time.perf_counter() - t0)}))
+"""
+
+
+def _llama_alone(b: Bench, section: Section) -> None:
+    from assistant.modelfile import verified_model_path
+
+    settings = b.settings
+    text = settings.default_document.read_text(encoding="utf-8")[:3000]
+    done = subprocess.run(
+        [sys.executable, "-c", _LLAMA_ALONE, str(verified_model_path(settings)),
+         str(settings.llm_threads), str(settings.llm_context), text],
+        capture_output=True, text=True, timeout=600, check=True)
+    rates = json.loads(done.stdout.strip().splitlines()[-1])
+    product = next((r.value for r in section.rows if r.measure == "decode rate, p50"), None)
+    section.rows += [
+        row(f"llama.cpp alone, another process, {settings.llm_threads} threads: decode",
+            rates["decode"], "{:.1f} tokens/s"),
+        row(f"...prompt evaluation ({rates['tokens']} tokens of the essay)", rates["prompt"],
+            "{:.0f} tokens/s"),
+        row("decode rate, product / llama.cpp alone", product / rates["decode"] if product else None,
+            "{:.2f}x"),
+    ]
 
 
 def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Section:
