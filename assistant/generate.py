@@ -121,7 +121,7 @@ class Generator:
         # with the whole document in the prompt, its numbering is fixed and the prefix is cached
         self._numbered = [chunk for chunk, _ in numbered] if self.whole_document else []
         self._system = system if self.whole_document else None
-        self._number_of = {c.chunk_id: n for n, c in enumerate(self._numbered, start=1)}
+        self._number_of = _numbers(self._numbered)
         self._guard = LeakGuard(prompts.literal_text(), " ".join(c.text for c in chunks))
         self._refusals = prompts.refusals()
         # steering only where the backend supports it (llama.cpp in-process, not OpenAI's API)
@@ -217,8 +217,8 @@ class Generator:
             citable = sorted(related) or list(range(1, len(numbered) + 1))
         else:
             pairs = [(p.chunk, p.chunk.text) for p in passages]
-            numbered = [c for c, _ in pairs]
-            related = citable = list(range(1, len(numbered) + 1))
+            numbered, related = [c for c, _ in pairs], []  # all of them are retrieval's best
+            citable = list(range(1, len(numbered) + 1))
             system = self.prompts.answer_system.format(passages=format_passages(pairs))
         user = self.prompts.answer_user.format(question=question,
                                                hint=_hint(key, numbered, related))
@@ -226,7 +226,7 @@ class Generator:
 
     def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk]) -> list[int]:
         """Numbers of the best retrieved passages, best first: where a misplaced citation may go."""
-        number_of = {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+        number_of = _numbers(numbered)
         ranked = sorted(passages, key=lambda p: p.rank)
         return [number_of[p.chunk.chunk_id] for p in ranked if p.chunk.chunk_id in number_of
                 ][:HINT_PASSAGES]
@@ -239,10 +239,15 @@ class Generator:
         return reply.content if isinstance(reply.content, str) else ""
 
 
+def _numbers(numbered: Sequence[Chunk]) -> dict[str, int]:
+    """Chunk id -> the number the prompt shows for it ([1], [2], ...)."""
+    return {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+
+
 def _hint(key: Sequence[tuple[Chunk, int, int]], numbered: Sequence[Chunk],
           related: Sequence[int]) -> str:
     """The prompt's `{hint}`: the key sentences with their passage numbers, else the passages."""
-    number_of = {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+    number_of = _numbers(numbered)
     lines = [f"\u201c{chunk.text[start - chunk.start:end - chunk.start].strip()}\u201d "
              f"[{number_of[chunk.chunk_id]}]"
              for chunk, start, end in key if chunk.chunk_id in number_of]
