@@ -36,9 +36,8 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip wheel
 
 # torch first: the CPU wheel on this machine satisfies the project's pin, so pip fetches no CUDA.
-$(STAMP): pyproject.toml Makefile | $(PY)
+$(STAMP): pyproject.toml Makefile $(LLAMA_WHEELS)/.built | $(PY)
 	$(PIP) install torch==2.13.0
-	$(MAKE) --no-print-directory llama-wheel
 	$(PIP) install --no-deps --force-reinstall --no-index --find-links $(LLAMA_WHEELS) $(LLAMA)
 	$(PIP) install -e '.[llm,dev,bench]'
 	$(PIP) install --no-deps $(PARTS)
