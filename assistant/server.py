@@ -94,6 +94,11 @@ def serve(settings: Settings) -> None:
     from assistant.assistant import Assistant
 
     OriginPolicy.from_settings(settings.allowed_origins)  # a bad origin fails before models load
+    if settings.llm_backend != "none":
+        from assistant.prompting import load_prompts
+
+        # A teacher's broken prompt file stops the start, not every Explain question after it.
+        load_prompts(settings.prompts_dir)
     assistant = Assistant.from_settings(settings)
     assistant.retriever.search("warm up", 1)  # the embedding model, before the first student
     # The language model loads and fills its prompt cache once the app is up and answering

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from assistant.cli import main
 from assistant.config import DEFAULT_DOCUMENT
 from assistant.index import MANIFEST
+from servers import free_port
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 
@@ -197,3 +199,17 @@ def test_ask_prints_a_refusal_plainly(essay_index_dir, capsys):
     assert main(["ask", "How does the novel end?", "--index", str(essay_index_dir)]) == 0
     out = capsys.readouterr().out
     assert "doesn't say" in out and "[1]" not in out
+
+
+def test_serve_refuses_a_broken_prompt_file_before_it_listens(run_cli, index_copy, tmp_path,
+                                                               monkeypatch):
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    for source in (Path(__file__).parents[1] / "prompts").glob("*.md"):
+        (prompts / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (prompts / "answer_user.md").write_text("Question: {question} ({tone})\n", encoding="utf-8")
+    monkeypatch.setenv("ASSISTANT_PROMPTS_DIR", str(prompts))
+    monkeypatch.setenv("ASSISTANT_LLM_BACKEND", "llamacpp")
+    done = run_cli("serve", "--index", index_copy, "--port", str(free_port()), timeout=60)
+    assert_one_line_error(done, "answer_user.md", "tone")
+    assert done.returncode == 2
