@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 from assistant.cli import main
 from assistant.config import DEFAULT_DOCUMENT
 from assistant.index import MANIFEST
-from servers import free_port
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 
