@@ -58,6 +58,7 @@ class Settings:
     llm_threads: int = 2  # llama.cpp's own default is 1 here
     llm_context: int = 4096  # tokens of context for the embedded model
     llm_max_tokens: int = 256  # longest generated answer
+    llm_draft_tokens: int = 3  # llama.cpp: tokens guessed from the prompt per step (0: off)
     llm_timeout_s: float = 60.0  # a generation past this falls back to the extractive answer
     openai_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1
     openai_model: str = ""  # model name the server expects
@@ -84,8 +85,9 @@ class Settings:
         for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.chunk_overlap < 0:
-            raise ConfigError(f"chunk_overlap must be 0 or more, not {self.chunk_overlap}")
+        for name in ("chunk_overlap", "llm_draft_tokens"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (None values are ignored)."""

@@ -92,6 +92,7 @@ class LlamaCppChat(BaseChatModel):
     max_tokens: int = 256
     temperature: float = 0.0  # greedy: answers are reproducible and stick to the passages
     n_batch: int = 256  # llama-cpp-python keeps n_batch x vocabulary logits; 512 would cost 300 MB
+    draft_tokens: int = 3  # prompt lookup decoding (lookup.py): guesses checked per step; 0 = off
 
     # Callers may pass guide=f, f(text so far, next piece) -> None to accept the piece, the text to
     # write instead (its first token, e.g. " ["; "" stops), or a list of pieces to pick the
@@ -124,15 +125,19 @@ class LlamaCppChat(BaseChatModel):
         if self._llama is None:
             try:
                 from llama_cpp import Llama
+
+                from assistant.lookup import LookupLlama
             except ImportError:
                 raise ModelError(
                     "llama-cpp-python is not installed; run `pip install -e .[llm]` "
                     "or set ASSISTANT_LLM_BACKEND=openai or none"
                 ) from None
+            drafting = {"draft_tokens": self.draft_tokens} if self.draft_tokens > 0 else {}
+            kind = LookupLlama if drafting else Llama
             try:
-                self._llama = Llama(model_path=self.model_path, n_threads=self.n_threads,
-                                    n_threads_batch=self.n_threads, n_ctx=self.n_ctx,
-                                    n_batch=self.n_batch, verbose=False)
+                self._llama = kind(model_path=self.model_path, n_threads=self.n_threads,
+                                   n_threads_batch=self.n_threads, n_ctx=self.n_ctx,
+                                   n_batch=self.n_batch, verbose=False, **drafting)
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"llama.cpp cannot load {self.model_path}: {exc}; "
                                  f"delete it and run `{INSTALL_COMMAND}`") from exc
@@ -238,15 +243,16 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
     if settings.llm_backend == "openai":
         return _openai_chat(settings)
     return _local_chat(str(verified_model_path(settings)), settings.llm_threads,
-                       settings.llm_context, settings.llm_max_tokens)
+                       settings.llm_context, settings.llm_max_tokens, settings.llm_draft_tokens)
 
 
 @functools.lru_cache(maxsize=2)
-def _local_chat(path: str, threads: int, context: int, max_tokens: int) -> LlamaCppChat:
+def _local_chat(path: str, threads: int, context: int, max_tokens: int,
+                draft_tokens: int) -> LlamaCppChat:
     # Process-wide: every assistant in a process (one per index in a batch evaluation, say) shares
     # one loaded model, which takes one call at a time anyway; loading it twice costs 1.9 GB.
     return LlamaCppChat(model_path=path, n_threads=threads, n_ctx=context,
-                        max_tokens=max_tokens).load()
+                        max_tokens=max_tokens, draft_tokens=draft_tokens).load()
 
 
 def _openai_chat(settings: Settings) -> BaseChatModel:

@@ -95,15 +95,61 @@ def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Sect
 
 
 def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN001
-    """Adds the speed rows; returns the decode rate p50 (tokens/s)."""
+    """Adds the speed rows, with and without prompt lookup; returns the decode rate p50 (tokens/s)."""
+    llama = assistant._load_generator().model._llama
+    on = _answer_essay_questions(assistant)
+    section.rows += [
+        row("time to first token, p50", percentile(on["ttft"], 50), "{:.2f} s",
+            target=("<=", 1.0)),
+        row("decode rate, p50", percentile(on["rates"], 50), "{:.1f} tokens/s",
+            target=(">=", 25.0)),
+        row("whole generative answer, p50", percentile(on["totals"], 50), "{:.2f} s",
+            target=("<=", 5.0)),
+        row("whole generative answer, p95", percentile(on["totals"], 95), "{:.2f} s"),
+        row("the extractive answer to the same questions, p50", percentile(on["extractive"], 50),
+            "{:.1f} ms"),
+        Row("essay questions generated / fell back to extractive",
+            f"{on['generated']} / {on['fallbacks']} of {len(ESSAY_QUESTIONS)}"),
+    ]
+    if getattr(llama, "draft_model", None) is not None:  # lookup.LookupLlama
+        guesser, llama.draft_model = llama.draft_model, None
+        try:
+            off = _answer_essay_questions(assistant)
+        finally:
+            llama.draft_model = guesser
+        decode_on, decode_off = percentile(on["rates"], 50), percentile(off["rates"], 50)
+        section.rows += [
+            row("without prompt lookup (same model, same questions): decode rate p50", decode_off,
+                "{:.1f} tokens/s"),
+            row("...whole generative answer, p50", percentile(off["totals"], 50), "{:.2f} s"),
+            row("decode rate, with / without prompt lookup", decode_on / decode_off
+                if decode_on and decode_off else None, "{:.2f}x"),
+            Row("...answers word for word the same with and without",
+                f"{sum(a == b for a, b in zip(on['texts'], off['texts']))} of "
+                f"{len(ESSAY_QUESTIONS)}"),
+        ]
+    section.notes.append(
+        f"Speed: the first {len(ESSAY_QUESTIONS)} essay questions of bench/load.py, one at a time "
+        "through `Assistant.stream(mode='generative')` after `warm_up()`; time to first token is "
+        "to the first text shown (after retrieval and the prompt-leak guard), decode rate is "
+        "tokens after the first over the time they took (the model's tokenizer counting). The "
+        "same questions are then answered again with prompt lookup turned off (assistant/lookup.py,"
+        " `ASSISTANT_LLM_DRAFT_TOKENS=0`); greedy decoding writes the same text either way up to "
+        "float rounding, which can tip a near tie."
+    )
+    return percentile(on["rates"], 50)
+
+
+def _answer_essay_questions(assistant) -> dict:  # noqa: ANN001
+    """Each essay question answered once extractively and once generatively, timed."""
     # The generator's own tokenizer counts the streamed tokens (the Answer does not carry usage).
     count_tokens = assistant._load_generator().model.count_tokens
-    ttft, totals, rates, extractive = [], [], [], []
-    generated = fallbacks = 0
+    out: dict = {"ttft": [], "totals": [], "rates": [], "extractive": [], "texts": [],
+                 "generated": 0, "fallbacks": 0}
     for q in ESSAY_QUESTIONS:
         t0 = time.perf_counter()
         assistant.ask(q, mode="extractive")
-        extractive.append((time.perf_counter() - t0) * 1000)
+        out["extractive"].append((time.perf_counter() - t0) * 1000)
         t0 = time.perf_counter()
         first = last = None
         text, final = "", None
@@ -117,33 +163,17 @@ def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN0
             else:
                 final = item
         total = time.perf_counter() - t0
+        out["texts"].append(text)
         if final is None or final.verification is None:
-            fallbacks += 1
+            out["fallbacks"] += 1
             continue
-        generated += 1
-        ttft.append(first - t0)
-        totals.append(total)
+        out["generated"] += 1
+        out["ttft"].append(first - t0)
+        out["totals"].append(total)
         tokens = count_tokens(text)
         if last > first and tokens > 1:
-            rates.append((tokens - 1) / (last - first))
-    section.rows += [
-        row("time to first token, p50", percentile(ttft, 50), "{:.2f} s", target=("<=", 1.0)),
-        row("decode rate, p50", percentile(rates, 50), "{:.1f} tokens/s", target=(">=", 25.0)),
-        row("whole generative answer, p50", percentile(totals, 50), "{:.2f} s",
-            target=("<=", 5.0)),
-        row("whole generative answer, p95", percentile(totals, 95), "{:.2f} s"),
-        row("the extractive answer to the same questions, p50", percentile(extractive, 50),
-            "{:.1f} ms"),
-        Row("essay questions generated / fell back to extractive",
-            f"{generated} / {fallbacks} of {len(ESSAY_QUESTIONS)}"),
-    ]
-    section.notes.append(
-        f"Speed: the first {len(ESSAY_QUESTIONS)} essay questions of bench/load.py, one at a time "
-        "through `Assistant.stream(mode='generative')` after `warm_up()`; time to first token is "
-        "to the first text shown (after retrieval and the prompt-leak guard), decode rate is "
-        "tokens after the first over the time they took (the model's tokenizer counting)."
-    )
-    return percentile(rates, 50)
+            out["rates"].append((tokens - 1) / (last - first))
+    return out
 
 
 def _squad(b: Bench, section: Section, sample: int, restart: bool) -> None:
