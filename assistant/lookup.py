@@ -4,8 +4,9 @@ Answers copy the passages' own words (the prompt asks them to), so after the las
 the next ones are often the tokens that followed the same few tokens earlier in the prompt. Each
 step hands llama.cpp the next token and up to `draft_tokens` such guesses in one batch; greedy
 decoding keeps the guesses it would have chosen anyway and drops the rest, so the text is the one
-the model writes alone (up to float rounding between batch sizes), in fewer model calls. On 2
-cores a batch of 4 tokens costs about 1.5 single-token calls (BENCHMARKS.md).
+the model writes alone (up to float rounding between batch sizes), in fewer model calls. On a
+2-core machine one token took 103 ms and a batch of 4 took 158 ms (3 took 178: 4 suits the
+kernels), so 3 guesses a step; BENCHMARKS.md has the decode rate with and without.
 
 llama-cpp-python (pinned in pyproject.toml) has the loop (`Llama(draft_model=...)`) but keeps the
 logits of every token it ever evaluated once a draft model is set (context x vocabulary floats,
