@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from servers import free_port
 
 from assistant.cli import main
-from assistant.config import DEFAULT_DOCUMENT
+from assistant.config import DEFAULT_DOCUMENT, Settings
 from assistant.index import MANIFEST
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
@@ -203,10 +204,7 @@ def test_ask_prints_a_refusal_plainly(essay_index_dir, capsys):
 
 def test_serve_refuses_a_broken_prompt_file_before_it_listens(run_cli, index_copy, tmp_path,
                                                                monkeypatch):
-    prompts = tmp_path / "prompts"
-    prompts.mkdir()
-    for source in (Path(__file__).parents[1] / "prompts").glob("*.md"):
-        (prompts / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    prompts = Path(shutil.copytree(Settings().prompts_dir, tmp_path / "prompts"))
     (prompts / "answer_user.md").write_text("Question: {question} ({tone})\n", encoding="utf-8")
     monkeypatch.setenv("ASSISTANT_PROMPTS_DIR", str(prompts))
     monkeypatch.setenv("ASSISTANT_LLM_BACKEND", "llamacpp")
