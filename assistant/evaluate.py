@@ -133,7 +133,7 @@ def _answer_all(settings, options, jobs, log, session, *, total, done) -> None:
 
     from assistant.embeddings import load_embedder
 
-    embedder = load_embedder()
+    embedder = load_embedder(settings.model_cache)
     bar = tqdm(total=total, initial=done, unit="q", disable=not options.progress, file=sys.stderr)
     try:
         for job in jobs:

@@ -156,7 +156,7 @@ class HybridRetriever:
         """Search several questions with one batched embedding call."""
         if not questions:
             return []
-        vectors = self.embedder.encode(list(questions), batch_size=128)
+        vectors = self.embedder.encode_queries(list(questions))
         return self.search_vectors(questions, vectors, k)
 
     def search_vectors(self, questions: Sequence[str], vectors: np.ndarray, k: int) -> list[Hits]:

@@ -44,6 +44,7 @@ class Bench:
 
         embedder = load_embedder()
         embedder.encode(["warm up the model"])
+        embedder.encode_queries(["warm up the model"])
         return embedder
 
     @cached_property

@@ -8,7 +8,6 @@ change of machine load hits both alike.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from assistant.metrics import percentile
@@ -124,7 +123,7 @@ def latency(b: Bench) -> Section:
     for q in QUESTIONS:  # warm every path once, not counted
         assistant.ask(q)
         baseline.retrieve(store, q)
-    product, base, embed, retrieve, cpu = [], [], [], [], []
+    product, base, embed, torch_ms, retrieve, cpu = [], [], [], [], [], []
     refused = 0
     for _ in range(b.reps):
         for q in QUESTIONS:
@@ -137,12 +136,14 @@ def latency(b: Bench) -> Section:
             baseline.retrieve(store, q)
             base.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
-            embedder.encode([q])
+            embedder.encode_queries([q])
             embed.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            embedder.encode([q])
+            torch_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             assistant.retriever.search(q, assistant.settings.k)
             retrieve.append((time.perf_counter() - t0) * 1000)
-    all_cores = _embed_on_all_cores(embedder, b.reps)
     p50, p95 = percentile(product, 50), percentile(product, 95)
     b50, b95 = percentile(base, 50), percentile(base, 95)
     section.rows += [
@@ -152,12 +153,14 @@ def latency(b: Bench) -> Section:
         row("p50 ratio product / baseline", p50 / b50, "{:.2f}x"),
         row("process CPU time per answer, p50 (all threads; less sensitive to load)",
             percentile(cpu, 50), "{:.1f} ms"),
-        row("of which: question embedding alone, p50", percentile(embed, 50), "{:.1f} ms"),
+        row("of which: question embedding alone (ONNX Runtime), p50", percentile(embed, 50),
+            "{:.1f} ms"),
         row("of which: hybrid retrieval incl. embedding, p50", percentile(retrieve, 50),
             "{:.1f} ms"),
-        row(f"question embedding alone with PyTorch on all {all_cores['threads']} cores (the "
-            "product uses 1 for questions), p50", percentile(all_cores["ms"], 50), "{:.1f} ms"),
-        row("...p95", percentile(all_cores["ms"], 95), "{:.1f} ms"),
+        row("the same question embedding with sentence-transformers (PyTorch, 1 core), p50",
+            percentile(torch_ms, 50), "{:.1f} ms"),
+        row("question embedding, sentence-transformers / ONNX Runtime (p50)",
+            percentile(torch_ms, 50) / percentile(embed, 50), "{:.2f}x"),
         Row("questions x repetitions", f"{len(QUESTIONS)} x {b.reps} = {len(product)}"),
     ]
     section.notes.append(
@@ -168,31 +171,3 @@ def latency(b: Bench) -> Section:
         "citations), the baseline's is retrieval only."
     )
     return section
-
-
-def _embed_on_all_cores(embedder, reps: int) -> dict:  # noqa: ANN001
-    """The question embedding with PyTorch on every core, the alternative embeddings.py turned down:
-    hardly faster for one question, and its OpenMP pools would slow the local LLM."""
-    import torch
-
-    threads = embedder._threads
-    times = []
-    done = threading.Event()
-
-    def run() -> None:  # in a thread of its own, whose OpenMP pool ends with it
-        torch.set_num_threads(threads)
-        try:
-            for q in QUESTIONS:
-                embedder.encode([q])
-            for _ in range(reps):
-                for q in QUESTIONS:
-                    t0 = time.perf_counter()
-                    embedder.encode([q])
-                    times.append((time.perf_counter() - t0) * 1000)
-        finally:
-            torch.set_num_threads(1)
-            done.set()
-
-    threading.Thread(target=run, daemon=True).start()
-    done.wait()
-    return {"threads": threads, "ms": times}
