@@ -51,7 +51,7 @@ $(LLAMA_WHEELS)/.built: | $(PY)  ## compiles llama.cpp (about 6 minutes on 2 cor
 	  -w $(LLAMA_WHEELS) $(LLAMA)
 	touch $@
 
-model: install  ## assemble and verify the local LLM (GGUF) in the model cache
+model: install  ## assemble and verify the local LLM (GGUF) and export the question encoder (ONNX)
 	$(PY) -m assistant model install
 
 $(INDEX): | install

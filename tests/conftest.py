@@ -52,6 +52,8 @@ def embedder(offline_session):
 
     embedder = load_embedder()
     assert embedder.model.get_embedding_dimension() == 384  # loads it now, not mid-test
+    # Exported now if the cache has none, not inside a later test's server or CLI run.
+    assert embedder.prepare_queries() is not None
     return embedder
 
 
