@@ -38,7 +38,8 @@ SMALL_BATCH = 8  # up to this many texts are embedded in place, on one core
 
 
 class Embedder:
-    """A sentence-transformers model behind one method: encode texts into normalized vectors."""
+    """The embedding model behind two methods that return normalized vectors: `encode` (passages,
+    through sentence-transformers) and `encode_queries` (questions, through its ONNX export)."""
 
     def __init__(self, model_path: Path | None = None, threads: int | None = None,
                  cache_dir: Path | None = None) -> None:

@@ -103,7 +103,9 @@ def test_cli_out_form_skips_malformed_lines_with_their_numbers(essay_index_dir, 
 def test_ctrl_c_leaves_a_valid_partial_run_that_resumes(essay_index_dir, tmp_path):
     questions = tmp_path / "many.jsonl"
     base = [json.loads(line) for line in ESSAY_QUESTIONS.read_text().splitlines()]
-    many = [{**base[i % len(base)], "id": f"c{i:04d}"} for i in range(300)]
+    # Enough questions that the run is still going when the interrupt arrives: one at a time, the
+    # CLI answers about 100 a second, so a few hundred can be done before a busy test runner looks.
+    many = [{**base[i % len(base)], "id": f"c{i:04d}"} for i in range(3000)]
     questions.write_text("".join(json.dumps(q) + "\n" for q in many))
     run = tmp_path / "run"
     answers = run / "answers.jsonl"
