@@ -102,6 +102,11 @@ class Embedder:
                 self._questions = False
         return self.encode(texts, batch_size=128)
 
+    def queries_exported(self) -> bool:
+        """Whether questions can go through ONNX Runtime without exporting the model first."""
+        encoder = self._question_encoder()
+        return bool(encoder) and encoder.path.is_file()
+
     def prepare_queries(self) -> Path | None:
         """Export the question encoder now rather than at the first question; its path, or None
         when questions go through sentence-transformers."""

@@ -193,7 +193,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         path = install_model(settings, progress=not args.quiet and sys.stderr.isatty())
         from assistant.embeddings import load_embedder
 
-        load_embedder(settings.model_cache).prepare_queries()  # the questions' ONNX export too
+        embedder = load_embedder(settings.model_cache)  # the questions' ONNX export too
+        if not embedder.queries_exported():
+            print("exporting the embedding model to ONNX for questions (once, about 10 s)",
+                  file=sys.stderr)
+        embedder.prepare_queries()
     elif args.action == "check":
         path = verified_model_path(settings)
     else:

@@ -5,9 +5,9 @@ PyTorch spends most of its 17 ms per question on per-operator overhead; ONNX Run
 same vector (cosine 1.0 to sentence-transformers', tested) in about half the time, and a server
 that only embeds questions never imports PyTorch at all (seconds of start-up, hundreds of MB).
 
-The export is made from the sentence-transformers model the first time it is needed and kept in
-the model cache under a key of the model files (their sizes and modification times, the package
-version and this module's format), written atomically. Leaves out: models other than a BERT-style
+The export is made from the sentence-transformers model the first time it is needed (or by
+`assistant model install`) and kept in the model cache under a key of the model's files and this
+module's format, written atomically. Leaves out: models other than a BERT-style
 transformer with mean pooling (those return None here and keep using sentence-transformers).
 """
 
@@ -33,6 +33,7 @@ FORMAT = 1  # bump when the exported graph or its inputs change
 OPSET = 17
 BATCH = 32  # texts per run, sorted by length so little is padding
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_MB = 1 << 20
 
 
 class QuestionEncoder:
@@ -173,9 +174,18 @@ def _tokenizer(model_dir: Path):  # noqa: ANN202
 
 
 def _key(model_dir: Path) -> str:
-    """A name for the export that changes whenever the model's files do."""
+    """A name for the export that changes whenever the model's files do, and only then (every
+    checkout's own virtualenv shares one export): the files' names, sizes and contents, the
+    weights read at their first and last MB (a changed weight file changes its header and tail)."""
     digest = hashlib.sha256(f"format {FORMAT} opset {OPSET}".encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path.relative_to(model_dir)} {stat.st_size} {stat.st_mtime_ns}".encode())
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(model_dir).as_posix()} {size}\n".encode())
+        with path.open("rb") as f:
+            if size <= 2 * _MB:
+                digest.update(f.read())
+            else:
+                digest.update(f.read(_MB))
+                f.seek(-_MB, os.SEEK_END)
+                digest.update(f.read(_MB))
     return f"question-encoder-{digest.hexdigest()[:16]}"

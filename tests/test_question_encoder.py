@@ -75,10 +75,11 @@ def test_the_export_is_reused_and_a_damaged_one_is_made_again(embedder, encoder,
     assert repaired.path.stat().st_size > 10_000_000
 
 
-def test_changed_model_files_get_a_new_export(tmp_path):
+def test_changed_model_files_get_a_new_export_and_a_copy_shares_it(tmp_path):
     model = tmp_path / "model"
-    shutil.copytree(_model_dir(None), model)
+    shutil.copytree(_model_dir(None), model, copy_function=shutil.copy)  # new modification times
     before = QuestionEncoder(model, tmp_path).path
+    assert before == QuestionEncoder(_model_dir(None), tmp_path).path  # another virtualenv's copy
     config = model / "config.json"
     config.write_text(config.read_text() + "\n")
     assert QuestionEncoder(model, tmp_path).path != before
@@ -93,6 +94,21 @@ def test_a_model_it_cannot_reproduce_stays_with_sentence_transformers(tmp_path):
     pooling.write_text(json.dumps(config))
     assert not supported(model)
     assert Embedder(model, cache_dir=tmp_path)._question_encoder() is False
+
+
+def test_install_exports_the_question_encoder_and_says_so_once(tmp_path, run_cli):
+    from assistant.config import Settings
+    from assistant.modelfile import model_path
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / model_path(Settings()).name).symlink_to(model_path(Settings()))  # the GGUF as is
+    first = run_cli("model", "install", "--cache", str(cache), "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert "exporting the embedding model to ONNX" in first.stderr
+    assert len(list((cache / "embedder").glob("question-encoder-*.onnx"))) == 1
+    again = run_cli("model", "install", "--cache", str(cache), "--quiet")
+    assert again.returncode == 0 and "exporting" not in again.stderr
 
 
 def test_questions_fall_back_to_sentence_transformers_when_onnx_fails(embedder, monkeypatch,
