@@ -21,6 +21,7 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ class QuestionEncoder:
         self.model_dir = Path(model_dir)
         self._export_from = export_from
         self.path = Path(cache_dir).expanduser() / "embedder" / f"{_key(self.model_dir)}.onnx"
-        self._threads = threads or len(os.sched_getaffinity(0))
+        self._threads = threads or len(os.sched_getaffinity(0))  # for batches
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -57,12 +58,20 @@ class QuestionEncoder:
         if not texts:
             return np.zeros((0, session.get_outputs()[0].shape[-1]), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[np.ndarray] = [np.empty(0, np.float32)] * len(texts)
-        for start in range(0, len(order), BATCH):
-            rows = order[start:start + BATCH]
-            for i, vector in zip(rows, self._run(session, tokenizer, [texts[i] for i in rows])):
-                out[i] = vector
-        return np.ascontiguousarray(np.vstack(out), dtype=np.float32)
+        groups = [order[start:start + BATCH] for start in range(0, len(order), BATCH)]
+
+        def run(rows: list[int]) -> np.ndarray:
+            return self._run(session, tokenizer, [texts[i] for i in rows])
+
+        if len(groups) == 1 or self._threads == 1:
+            results = [run(rows) for rows in groups]
+        else:  # a batch: its runs side by side on every core, in threads that end with it
+            with ThreadPoolExecutor(self._threads, thread_name_prefix="embed-questions") as pool:
+                results = list(pool.map(run, groups))
+        out = np.empty((len(texts), results[0].shape[1]), dtype=np.float32)
+        for rows, vectors in zip(groups, results):
+            out[rows] = vectors
+        return out
 
     def _run(self, session, tokenizer, texts: list[str]) -> np.ndarray:  # noqa: ANN001
         encoded = tokenizer.encode_batch(texts)
@@ -88,11 +97,11 @@ class QuestionEncoder:
 
         from assistant.embeddings import load_sentence_transformer
 
+        # One thread a run: a server's concurrent questions (and the local LLM) get the other
+        # cores, and a batch runs several of them at once (encode). No pool is left to spin.
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self._threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        # Idle pool threads sleep instead of spinning: the local LLM computes on the same cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         if self.path.is_file():
             try:
