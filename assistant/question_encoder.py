@@ -2,7 +2,7 @@
 
 Passages are embedded by sentence-transformers (embeddings.py). For a question of a few tokens,
 ONNX Runtime computes the same vector (cosine 1.0 to sentence-transformers', tested) in 8-9 ms
-where sentence-transformers takes 17-19 ms on this 2-core machine, and a server that only embeds
+where sentence-transformers takes 17-21 ms on this 2-core machine, and a server that only embeds
 questions never imports PyTorch at all (5 s of start-up and about 290 MB, BENCHMARKS.md).
 
 The export is made from the sentence-transformers model the first time it is needed (or by
