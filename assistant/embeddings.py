@@ -176,19 +176,27 @@ def _model_dir(path: Path | None) -> Path:
     return Path(path)
 
 
-def _declared_dimension(path: Path) -> int | None:
-    """The output size a sentence-transformers folder declares: its pooling layer's, when one
-    pooling mode is on and no later layer (Dense) changes it; None when that cannot be told."""
+def pooling_layout(path: Path) -> tuple[list[str], set[str], dict] | None:
+    """A sentence-transformers folder's module kinds (Transformer, Pooling, ...), the pooling modes
+    that are on and the pooling layer's config; None when they cannot be read."""
     try:
         modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
         kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-        if kinds[1:] not in (["Pooling"], ["Pooling", "Normalize"]):
-            return None
         pooling = next(m for m in modules if m["type"].endswith("Pooling"))
         config = json.loads((path / pooling["path"] / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return None
-    modes = [key for key, on in config.items() if key.startswith("pooling_mode") and on is True]
+    modes = {key for key, on in config.items() if key.startswith("pooling_mode") and on is True}
+    return kinds, modes, config
+
+
+def _declared_dimension(path: Path) -> int | None:
+    """The output size a sentence-transformers folder declares: its pooling layer's, when one
+    pooling mode is on and no later layer (Dense) changes it; None when that cannot be told."""
+    layout = pooling_layout(path)
+    if layout is None or layout[0][1:] not in (["Pooling"], ["Pooling", "Normalize"]):
+        return None
+    _kinds, modes, config = layout
     dimension = config.get("word_embedding_dimension")
     return dimension if len(modes) == 1 and isinstance(dimension, int) else None
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.embeddings import load_sentence_transformer, pooling_layout
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -95,18 +96,20 @@ class QuestionEncoder:
     def _open(self):  # noqa: ANN202
         import onnxruntime
 
-        from assistant.embeddings import load_sentence_transformer
-
         # One thread a run: a server's concurrent questions (and the local LLM) get the other
         # cores, and a batch runs several of them at once (encode). No pool is left to spin.
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+
+        def session():  # noqa: ANN202
+            return onnxruntime.InferenceSession(str(self.path), options,
+                                                providers=["CPUExecutionProvider"])
+
         if self.path.is_file():
             try:
-                return onnxruntime.InferenceSession(str(self.path), options,
-                                                    providers=["CPUExecutionProvider"])
+                return session()
             except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
                 log.warning("exporting the question encoder again: %s is unusable (%s)",
                             self.path, exc)
@@ -114,8 +117,7 @@ class QuestionEncoder:
         model = self._export_from() if self._export_from else None
         export(model or load_sentence_transformer(self.model_dir), self.path)
         try:
-            return onnxruntime.InferenceSession(str(self.path), options,
-                                                providers=["CPUExecutionProvider"])
+            return session()
         except Exception as exc:
             raise ModelError(f"the question encoder exported to {self.path} is unusable: {exc}"
                              ) from exc
@@ -123,14 +125,10 @@ class QuestionEncoder:
 
 def supported(model_dir: Path) -> bool:
     """Whether the folder is a transformer with mean pooling, which this module reproduces."""
-    try:
-        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
-        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-        pooling = next(m for m in modules if m["type"].endswith("Pooling"))
-        config = json.loads((model_dir / pooling["path"] / "config.json").read_text("utf-8"))
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+    layout = pooling_layout(model_dir)
+    if layout is None:
         return False
-    modes = {key for key, on in config.items() if key.startswith("pooling_mode") and on is True}
+    kinds, modes, _config = layout
     return (kinds in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
             and modes == {"pooling_mode_mean_tokens"}
             and (model_dir / "tokenizer.json").is_file())
