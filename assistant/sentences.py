@@ -172,6 +172,13 @@ def find_names(sentence_no_quotes: str) -> list[tuple[str, int]]:
     return names
 
 
+def subject_names(clause: str) -> list[str]:
+    """The capitalized words of a clause that ends at its verb, its first word included unless
+    it is a common or an opening word: "Kathy" in "Kathy is", none in "The clones are"."""
+    words = (re.sub(r"['’]s$", "", m.group(0)) for m in _CAPITALIZED.finditer(clause))
+    return [w for w in words if w[:1].isupper() and w.lower() not in _COMMON | _OPENERS]
+
+
 def _acts_as_name(word: str, rest: str) -> bool:
     """A sentence's first word is a name when possessive, before a speech verb or another name."""
     if re.search(r"['’]s$", word):

@@ -3,14 +3,15 @@
 A sentence is verified when it cites at least one valid passage (invalid markers are dropped),
 every quotation in it appears verbatim in a cited passage, every name and number in it appears in
 the cited passages, a name next to a quotation (its speaker) appears in a passage that holds that
-quotation, and at least half its content words occur there. Quotations forgive only whitespace,
+quotation, at least half its content words occur there, and a sentence that says what someone is
+("Madame is the narrator") has a cited sentence naming both. Quotations forgive only whitespace,
 quote styles and the punctuation at the edges; names forgive a plural s, numbers the way they are
 written ("three thousand", "3,000"). Sentences that fail are left out of the displayed answer;
 their checks say why.
 
 This is a lexical check, not an entailment model: it catches wrong speakers, misquotations,
-invented names or numbers and sentences about something else, not a paraphrase that reverses
-the meaning.
+invented names or numbers, a role given to the wrong character and sentences about something
+else, not a paraphrase that reverses the meaning.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from assistant.sentences import (
     quote_in,
     split_sentences,
     strip_markers,
+    subject_names,
 )
 
 # Function words left out when measuring how much of a sentence its passages support.
@@ -50,6 +52,15 @@ _STOPWORDS = set(
     "mentioned".split()
 )
 _WORDS = re.compile(r"[^\W_]+")  # letters of any script and digits
+# "X is/was a/the N...": an identity or a role, where a small model confuses its characters.
+_IDENTITY = re.compile(r"\b(?:is|was|are|were|became|becomes)\s+(?:not\s+)?(?:a|an|the)\s+",
+                       re.IGNORECASE)
+# where the noun phrase after the article ends
+_PHRASE_END = set(
+    "of who whom whose that which in at for and or but with to from by on where when as than "
+    "because while after before like".split()
+)
+_CLAUSE_START = re.compile(r"[,;:()]|\b(?:and|but|while|because|since|although|who|which|that)\b")
 MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
 
 
@@ -131,12 +142,51 @@ def check_sentence(
         if number not in passage_numbers:
             problems.append(f"number not in the cited passages: {number}")
             failed = True
+    for subject, words in identity_claims(without_quotes):
+        if not _states(cited, subject, words):
+            who = " ".join(subject) or "it"
+            problems.append(f'no cited sentence says {who} is "{" ".join(words)}"')
+            failed = True
     support = _support(without_quotes, passages_lower)
     if support < MIN_SUPPORT:
         problems.append(f"only {support:.0%} of its words are in the cited passages")
         failed = True
     return SentenceCheck(text=text, markers=tuple(valid), verified=not failed,
                          problems=tuple(problems))
+
+
+def identity_claims(text: str) -> list[tuple[list[str], list[str]]]:
+    """Claims of the form "X is the N ...": (the subject's names, the content words of N...).
+
+    The subject's names are the capitalized words of the clause before the verb ("In the novel,
+    Madame Marie-Claude is ..." -> Madame, Marie-Claude); the phrase ends at a preposition, a relative
+    word or punctuation ("the narrator of the novel" -> narrator).
+    """
+    claims = []
+    for match in _IDENTITY.finditer(text):
+        clause = 0
+        for boundary in _CLAUSE_START.finditer(text, 0, match.start()):
+            clause = boundary.end()
+        subject = subject_names(text[clause : match.start()])
+        words = []
+        for word in re.findall(r"[^\W\d_][\w'’\-]*|[^\w\s]", text[match.end():]):
+            lowered = word.lower()
+            if not word[0].isalpha() or lowered in _PHRASE_END or len(words) == 4:
+                break
+            if lowered not in _STOPWORDS and len(lowered) > 2 and not is_number_word(lowered):
+                words.append(re.sub(r"['’]s$", "", lowered))
+        if words:
+            claims.append((subject, words))
+    return claims
+
+
+def _states(passages: Sequence[str], subject: Sequence[str], words: Sequence[str]) -> bool:
+    """Whether one sentence of the passages holds the subject's names and the phrase's words."""
+    for passage in passages:
+        for sentence in split_sentences(passage):
+            if all(_contains_name(sentence.lower(), w) for w in (*subject, *words)):
+                return True
+    return False
 
 
 def _key(text: str) -> str:

@@ -88,6 +88,32 @@ def test_a_sentence_its_passages_barely_support_is_unverified(passages):
     assert unsupported.problems == ("only 0% of its words are in the cited passages",)
 
 
+def test_a_sentence_saying_who_someone_is_needs_one_cited_sentence_that_says_it(passages):
+    madame = number_of(passages, "Poor creatures")
+    kathy = number_of(passages, "our protagonist")
+    # the essay has "narration" somewhere, never "narrator"; the names and most words are in [1]
+    narrator = check_sentence(f"Madame Marie-Claude is the narrator of the novel [{madame}].",
+                              passages)
+    assert narrator.problems == ('no cited sentence says Madame Marie-Claude is "narrator"',)
+    # each word is in a cited passage, but no sentence of them calls Madame the protagonist
+    swapped = check_sentence(
+        f"In the novel, Madame Marie-Claude is the protagonist [{madame}][{kathy}].", passages
+    )
+    assert swapped.problems == ('no cited sentence says Madame Marie-Claude is "protagonist"',)
+    assert check_sentence(f"Kathy is the protagonist of the novel [{kathy}].", passages).verified
+    # one passage, two sentences: "Never Let Me Go is a memoir ..." and "... Kathy H., a ..."
+    memoir = number_of(passages, "memoir of the Other")
+    assert check_sentence(f"Kathy is a memoir [{memoir}].", passages).problems == (
+        'no cited sentence says Kathy is "memoir"',
+    )
+    assert check_sentence(f"Hailsham is a fictional school [{kathy}].", passages).problems == (
+        'no cited sentence says Hailsham is "fictional school"',
+    )
+    # without a name before the verb, the phrase's words must still meet in one cited sentence
+    unnamed = check_sentence(f"It is a fictional school [{kathy}].", passages)
+    assert unnamed.problems == ('no cited sentence says it is "fictional school"',)
+
+
 def test_the_prompts_refusal_is_never_shown_as_an_answer(passages):
     result = verify_answer("The essay does not say [3].", passages, ["The essay does not say."])
     assert result.text == "" and result.removed == 1
