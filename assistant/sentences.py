@@ -15,6 +15,7 @@ _QUOTE = re.compile(r"“([^”]*)”|\"([^\"]*)\"")
 _WORD = re.compile(r"[^\W\d_][\w'’\-]*")
 _CAPITALIZED = re.compile(r"(?<!\w)[^\W\d_]+(?:['’\-][^\W\d_]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_POSSESSIVE = re.compile(r"['’]s$")
 _ELLIPSIS = re.compile(r"\.\.\.|…")
 _TERMINAL = ".!?…"
 _TITLES = {"Mr", "Mrs", "Ms", "Dr", "St", "Prof", "vs", "eg", "ie", "cf"}
@@ -159,7 +160,7 @@ def find_names(sentence_no_quotes: str) -> list[tuple[str, int]]:
     names = []
     first = _WORD.search(sentence_no_quotes)
     for match in _CAPITALIZED.finditer(sentence_no_quotes):
-        word = re.sub(r"['’]s$", "", match.group(0))
+        word = without_possessive(match.group(0))
         if not word[:1].isupper() or word.lower() in _COMMON:
             continue
         before = sentence_no_quotes[: match.start()].rstrip()
@@ -172,16 +173,21 @@ def find_names(sentence_no_quotes: str) -> list[tuple[str, int]]:
     return names
 
 
+def without_possessive(word: str) -> str:
+    """The word without a possessive 's ("Ruth's" -> "Ruth")."""
+    return _POSSESSIVE.sub("", word)
+
+
 def subject_names(clause: str) -> list[str]:
     """The capitalized words of a clause that ends at its verb, its first word included unless
     it is a common or an opening word: "Kathy" in "Kathy is", none in "The clones are"."""
-    words = (re.sub(r"['’]s$", "", m.group(0)) for m in _CAPITALIZED.finditer(clause))
+    words = (without_possessive(m.group(0)) for m in _CAPITALIZED.finditer(clause))
     return [w for w in words if w[:1].isupper() and w.lower() not in _COMMON | _OPENERS]
 
 
 def _acts_as_name(word: str, rest: str) -> bool:
     """A sentence's first word is a name when possessive, before a speech verb or another name."""
-    if re.search(r"['’]s$", word):
+    if _POSSESSIVE.search(word):
         return True
     following = rest.split()
     if not following or word.lower() in _OPENERS:

@@ -33,6 +33,7 @@ from assistant.sentences import (
     split_sentences,
     strip_markers,
     subject_names,
+    without_possessive,
 )
 
 # Function words left out when measuring how much of a sentence its passages support.
@@ -174,7 +175,7 @@ def identity_claims(text: str) -> list[tuple[list[str], list[str]]]:
             if not word[0].isalpha() or lowered in _PHRASE_END or len(words) == 4:
                 break
             if lowered not in _STOPWORDS and len(lowered) > 2 and not is_number_word(lowered):
-                words.append(re.sub(r"['’]s$", "", lowered))
+                words.append(without_possessive(lowered))
         if words:
             claims.append((subject, words))
     return claims
