@@ -17,7 +17,7 @@ from assistant.schema import Chunk, Citation
 
 REFUSAL = (
     "The essay doesn't say, as far as I can find: no passage in it answers this question. "
-    "Try asking about its thesis, its argument or the evidence it quotes."
+    "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
 )
 # A question is answered only when its best sentence scores at least this (cosine plus weighted
 # share of the question's words); BENCHMARKS.md shows how it trades answers for refusals.
@@ -40,6 +40,7 @@ class Selection:
     score: float  # the best sentence's cosine + weighted word overlap
     cosine: float
     overlap: float
+    reason: str = ""  # what a refusal says instead of REFUSAL, when it knows better
 
     @property
     def refused(self) -> bool:

@@ -168,9 +168,9 @@ class Assistant:
     # --- modes ----------------------------------------------------------------------------------
 
     def _select(self, hits: Hits) -> Selection:
-        kind = structure.intent(hits.question)
-        if kind:
-            return self._structural(kind)
+        asked = structure.intent(hits.question)
+        if asked:
+            return self._structural(asked, hits)
         return select(
             hits,
             self.index.chunk_sentences,
@@ -181,19 +181,33 @@ class Assistant:
             max_chars=self.settings.max_answer_chars,
         )
 
-    def _structural(self, kind: str) -> Selection:
-        rows = (
-            structure.thesis_rows(self.index)
-            if kind == "thesis"
-            else structure.evidence_rows(self.index)
-        )
+    def _structural(self, asked: structure.Intent, hits: Hits) -> Selection:
+        """Quote the part of the essay asked for (of the document retrieval ranks first)."""
+        source = hits.passages[0].chunk.source if hits.passages else next(iter(self._texts), None)
+        if source is None:
+            return Selection((), 0.0, 0.0, 0.0)
+        if asked.kind == "paragraph":
+            paragraphs = structure.paragraph_rows(self.index, source)
+            n = asked.paragraph
+            if not 1 <= abs(n) <= len(paragraphs):
+                return Selection((), 0.0, 0.0, 0.0, reason=_no_such_paragraph(n, len(paragraphs)))
+            rows = structure.paragraph_point(paragraphs[n - 1 if n > 0 else n])
+        elif asked.kind == "summary":
+            rows = structure.summary_rows(self.index, source)
+        elif asked.kind == "thesis":
+            rows = structure.thesis_rows(self.index, source)
+        else:
+            rows = structure.evidence_rows(self.index, source)
         chosen, length = [], 0
-        for row in rows[: self.settings.max_answer_sentences]:
+        for row in rows:
+            if len(chosen) == self.settings.max_answer_sentences:
+                break
             _src, start, end = self.index.sentences[row]
             if chosen and length + end - start > self.settings.max_answer_chars:
-                break
+                continue  # a shorter sentence further down may still fit
             chosen.append((self._row_chunk[row], start, end))
             length += end - start
+        chosen.sort(key=lambda item: item[1])
         return Selection(tuple(chosen), 1.0, 1.0, 1.0)
 
     def _extractive(
@@ -208,7 +222,7 @@ class Assistant:
     ) -> Answer:
         selection = self._select(hits)
         if selection.refused:
-            text, citations = REFUSAL, ()
+            text, citations = selection.reason or REFUSAL, ()
         else:
             text, citations = render(selection, self._texts)
         return Answer(
@@ -321,6 +335,18 @@ class Assistant:
         if mode not in ("extractive", "generative"):
             raise InputError(f"mode must be 'extractive' or 'generative', not {mode!r}")
         return mode
+
+
+def _no_such_paragraph(asked: int, count: int) -> str:
+    which = f"paragraph {asked}" if asked > 0 else "a last paragraph"
+    return (
+        f"The essay has {count} paragraph{'s' if count != 1 else ''}, so there is no {which}. "
+        f"Ask about paragraph {_span(count)}, its thesis or its evidence."
+    )
+
+
+def _span(count: int) -> str:
+    return "1" if count == 1 else "1 or 2" if count == 2 else f"1 to {count}"
 
 
 def check_question(question: object, limit: int) -> str:

@@ -160,7 +160,7 @@ class Generator:
         model as the most relevant ones (the prompt's `{hint}`).
         """
         numbered, citable, messages = self._answer_messages(question, passages, key)
-        ranked = self._ranked(passages, numbered)
+        ranked = self._ranked(passages, numbered, key)
         text, shown, leaked = "", 0, False
         kwargs = {}
         if self._guided:
@@ -210,13 +210,20 @@ class Generator:
                          key: Sequence[tuple[Chunk, int, int]] = ()
                          ) -> tuple[list[Chunk], list[int], list[BaseMessage]]:
         """The numbered chunks, the numbers retrieval found citable, and the messages."""
+        # The key sentences' passages are citable even when retrieval ranks them low: a question
+        # about the essay's structure ("Summarize the essay") quotes them by position.
         if self._system is not None:
             related = [self._number_of[p.chunk.chunk_id] for p in passages
                        if p.chunk.chunk_id in self._number_of][:HINT_PASSAGES]
+            related += [n for n in dict.fromkeys(self._number_of.get(c.chunk_id) for c, _, _ in key)
+                        if n is not None and n not in related]
             numbered, system = self._numbered, self._system
             citable = sorted(related) or list(range(1, len(numbered) + 1))
         else:
-            pairs = [(p.chunk, p.chunk.text) for p in passages]
+            chunks = [p.chunk for p in passages]
+            ids = {c.chunk_id for c in chunks}
+            chunks += [c for c in {c.chunk_id: c for c, _, _ in key}.values() if c.chunk_id not in ids]
+            pairs = [(c, c.text) for c in chunks]
             numbered, related = [c for c, _ in pairs], []  # all of them are retrieval's best
             citable = list(range(1, len(numbered) + 1))
             system = self.prompts.answer_system.format(passages=format_passages(pairs))
@@ -224,12 +231,16 @@ class Generator:
                                                hint=_hint(key, numbered, related))
         return numbered, citable, [SystemMessage(system), HumanMessage(user)]
 
-    def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk]) -> list[int]:
-        """Numbers of the best retrieved passages, best first: where a misplaced citation may go."""
+    def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk],
+                key: Sequence[tuple[Chunk, int, int]] = ()) -> list[int]:
+        """Numbers of the best retrieved passages, best first, then the key sentences' others:
+        where a misplaced citation may go."""
         number_of = _numbers(numbered)
         ranked = sorted(passages, key=lambda p: p.rank)
-        return [number_of[p.chunk.chunk_id] for p in ranked if p.chunk.chunk_id in number_of
+        best = [number_of[p.chunk.chunk_id] for p in ranked if p.chunk.chunk_id in number_of
                 ][:HINT_PASSAGES]
+        keyed = dict.fromkeys(number_of.get(c.chunk_id) for c, _, _ in key)
+        return best + [n for n in keyed if n is not None and n not in best]
 
     def _invoke(self, messages: list[BaseMessage], **kwargs: object) -> str:
         try:

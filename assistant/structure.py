@@ -1,15 +1,19 @@
-"""Questions about the essay as an essay: its thesis and its evidence, not a fact inside it.
+"""Questions about the essay as an essay: its thesis, evidence, parts and summary, not a fact in it.
 
-"What is the thesis?" shares no words with the thesis sentence, so retrieval alone refuses it. An
-essay states its thesis at the end of its introduction and rests its evidence on quotations with
-page citations; this module finds those sentences. Words like "essay", "quote" and "page" describe
-the document, not its content, so they are left out when matching a question's words to sentences.
-Leaves out essays whose thesis comes elsewhere (the answer then cites the introduction's close).
+"What is the thesis?" or "Summarize the essay" shares no words with the sentences that answer it,
+so retrieval alone refuses it. An essay is built to be read by position: the introduction ends with
+the thesis, a paragraph opens with its topic sentence and ends with its point, the last paragraph
+concludes, and the evidence is the quotations with page citations. This module reads a question for
+such a part and finds its sentences. Words like "essay", "quote" and "page" describe the document,
+not its content, so they are left out when matching a question's words to sentences. Leaves out
+essays built another way (the answer then quotes the same positions) and generated summaries (the
+Explain mode writes those from the same passages).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from assistant.index import LoadedIndex
 from assistant.retrieval import terms
@@ -25,6 +29,51 @@ DOCUMENT_WORDS = frozenset(
         "provide provides offer offers present presents rely relies include includes show shows"
     )
 )
+# Words that place a part of the essay. Only a question made of these and the document words
+# asks about the essay itself; they stay content words for retrieval ("When did the war end?").
+POSITION_WORDS = frozenset(
+    terms(
+        "introduction intro introduce introduces introductory opening open opens begin begins "
+        "beginning start starts conclusion conclude concludes concluding end ends ending close "
+        "closes closing final finally last first second third fourth fifth sixth seventh eighth "
+        "ninth tenth two three four five six seven eight nine ten sentence sentences line lines "
+        "part parts section sections body topic sum summed summing overview outline gist recap "
+        "structure structured organized organised key whole entire brief short words thought"
+    )
+)
+_ORDINALS = {
+    word: n
+    for n, words in enumerate(
+        (
+            "first one opening introductory",
+            "second two",
+            "third three",
+            "fourth four",
+            "fifth five",
+            "sixth six",
+            "seventh seven",
+            "eighth eight",
+            "ninth nine",
+            "tenth ten",
+        ),
+        start=1,
+    )
+    for word in words.split()
+} | {"last": -1, "final": -1, "closing": -1, "concluding": -1}
+_NUMBER = r"(\d+|" + "|".join(_ORDINALS) + ")"
+_PARAGRAPH = re.compile(rf"\bparagraph\s+(?:no\.?\s*|number\s+)?{_NUMBER}\b|\b{_NUMBER}\s+paragraph\b")
+_OPENING = re.compile(
+    r"\b(introduc(tion|e|es|tory)|intro|open(s|ing)?|begin(s|ning)?|start(s|ing)?"
+    r"|first (sentence|line|part|section|words?))\b"
+)
+_CLOSING = re.compile(
+    r"\b(conclu(sion|de|des|ding)|ends?|ending|clos(e|es|ing)"
+    r"|(final|last) (sentence|line|part|section|words?|thoughts?|point))\b"
+)
+_SUMMARY = re.compile(
+    r"\b(summar(y|ies|ize|ise|ized|ised|izing|ising)|overview|gist|outline|recap|sum (it )?up"
+    r"|(main|key) points|structured?|organi[sz]ed|in (brief|short)|tl;? ?dr)\b"
+)
 _THESIS = re.compile(
     r"\b(thesis|main (argument|claim|point|idea)|central (argument|claim|idea)|argu(e|es|ing|ment)"
     r"|claim|position|stance|what is (the|this) essay about)\b"
@@ -34,42 +83,92 @@ _EVIDENCE = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A question about a part of the essay: which part, and for "paragraph" which one."""
+
+    kind: str  # "thesis" | "evidence" | "summary" | "paragraph"
+    paragraph: int = 0  # for "paragraph": 1-based as citations number them; -1 is the last
+
+
 def content_terms(question: str) -> list[str]:
     """The question's words that say what it is about (document words removed)."""
     return [t for t in terms(question) if t not in DOCUMENT_WORDS]
 
 
-def intent(question: str) -> str | None:
-    """ "thesis" or "evidence" when the question asks about the essay as a whole, else None."""
-    if content_terms(question):
-        return None
+def intent(question: str) -> Intent | None:
+    """What part of the essay a question asks for, when it asks about the essay as a whole."""
     lowered = question.lower()
+    named = _PARAGRAPH.search(lowered)
+    rest = lowered[: named.start()] + " " + lowered[named.end() :] if named else lowered
+    if any(t not in POSITION_WORDS for t in content_terms(rest)):
+        return None
     if _EVIDENCE.search(lowered):
-        return "evidence"
-    if _THESIS.search(lowered):
-        return "thesis"
+        return Intent("evidence")
+    if named:
+        number = next(g for g in named.groups() if g is not None)
+        return Intent("paragraph", int(number) if number.isdigit() else _ORDINALS[number])
+    if _CLOSING.search(rest):
+        return Intent("paragraph", -1)
+    if _OPENING.search(rest):
+        return Intent("paragraph", 1)
+    if _SUMMARY.search(rest):
+        return Intent("summary")
+    if _THESIS.search(rest):
+        return Intent("thesis")
     return None
 
 
-def thesis_rows(index: LoadedIndex) -> list[int]:
+def paragraph_rows(index: LoadedIndex, source: str) -> list[list[int]]:
+    """The sentence rows of each of a document's paragraphs, in reading order."""
+    doc = index.documents[source]
+    rows: list[list[int]] = [[] for _ in doc.paragraphs]
+    for i, (src, s, e) in enumerate(index.sentences):
+        if src == source:
+            for p, (start, end) in enumerate(doc.paragraphs):
+                if start <= s and e <= end:
+                    rows[p].append(i)
+                    break
+    return rows
+
+
+def thesis_rows(index: LoadedIndex, source: str) -> list[int]:
     """The last sentence of the first paragraph long enough to be an introduction."""
-    for source, doc in index.documents.items():
-        for start, end in doc.paragraphs:
-            rows = [
-                i
-                for i, (src, s, e) in enumerate(index.sentences)
-                if src == source and start <= s and e <= end
-            ]
-            if len(rows) >= 3:
-                return rows[-1:]
+    for rows in paragraph_rows(index, source):
+        if len(rows) >= 3:
+            return rows[-1:]
     return []
 
 
-def evidence_rows(index: LoadedIndex) -> list[int]:
-    """Sentences that carry a parenthetical page citation, in reading order."""
-    cited = {(c.source, x.start) for c in index.chunks for x in c.citations}
-    rows = []
+def paragraph_point(rows: list[int]) -> list[int]:
+    """A paragraph's topic sentence and its closing sentence (or its one sentence)."""
+    return sorted({rows[0], rows[-1]}) if rows else []
+
+
+def summary_rows(index: LoadedIndex, source: str) -> list[int]:
+    """The sentences an outline is made of, most important first: the thesis, the essay's last
+    sentence, then each later paragraph's topic sentence."""
+    paragraphs = [rows for rows in paragraph_rows(index, source) if rows]
+    if not paragraphs:
+        return []
+    thesis = thesis_rows(index, source) or paragraphs[0][:1]
+    after = [rows for rows in paragraphs if rows[0] > thesis[0]]
+    ranked = thesis + [paragraphs[-1][-1]] + [rows[0] for rows in after]
+    return list(dict.fromkeys(ranked))
+
+
+def evidence_rows(index: LoadedIndex, source: str) -> list[int]:
+    """Sentences that carry a parenthetical page citation: the first to cite each page, then the
+    rest, so a short answer shows as many different pieces of evidence as it can."""
+    pages: dict[int, tuple[str, str]] = {}
+    for chunk in index.chunks:
+        if chunk.source == source:
+            for c in chunk.citations:
+                pages.setdefault(c.start, (c.author, c.page))
+    first, rest, seen = [], [], set()
     for i, (src, s, e) in enumerate(index.sentences):
-        if any(source == src and s <= at < e for source, at in cited):
-            rows.append(i)
-    return rows
+        cited = {page for at, page in pages.items() if src == source and s <= at < e}
+        if cited:
+            (rest if cited <= seen else first).append(i)
+            seen |= cited
+    return first + rest

@@ -39,6 +39,7 @@ EXAMPLES = (
     'Who says "Poor creatures. What did we do to you?"',
     "When does Ishiguro first use the word clone?",
     "What does Ruth fear?",
+    "Summarize the essay",
 )
 UNAVAILABLE = (
     "Explain needs a language model and none is available here, so answers quote the essay."

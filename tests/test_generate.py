@@ -108,6 +108,38 @@ def test_a_document_too_long_for_the_context_gets_only_the_retrieved_passages(ch
     assert final.citations[0].chunk == passages[0].chunk
 
 
+class Guided(Scripted):
+    """A scripted model that takes the citation guide, as the embedded model does, and keeps it."""
+
+    supports_guide: bool = True
+    guides: list = []
+
+    def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+        self.guides.append(kwargs["guide"])
+        yield from super()._stream(messages, stop, run_manager)
+
+
+def test_the_key_sentences_passage_is_citable_though_retrieval_did_not_rank_it(chunks):
+    # "Summarize the essay" quotes sentences by position; retrieval may rank their passages low.
+    n, chunk = next((n, c) for n, c in enumerate(chunks, 1) if "biologically born" in c.text)
+    start, end = chunk.sentences[-1]
+    retrieved = passages_with(chunks, "modeled from trash")
+    other = chunks.index(retrieved[0].chunk) + 1
+    reply = f"The essay says the clones exhibit an auto-genetic humanity [{n}]."
+    generator = scripted_generator(chunks, reply, model_class=Guided,
+                                   model={"guides": []})
+    final = list(generator.stream("Summarize the essay", retrieved, key=[(chunk, start, end)]))[-1]
+    assert set(generator.model.guides[-1].keywords["citable"]) == {n, other}
+    assert final.text == "The essay says the clones exhibit an auto-genetic humanity. [1]"
+    assert [c.chunk for c in final.citations] == [chunk] and final.checks[0].verified
+
+    short = scripted_generator(chunks, reply.replace(f"[{n}]", "[2]"), llm_context=600)
+    final = list(short.stream("Summarize the essay", retrieved, key=[(chunk, start, end)]))[-1]
+    system = short.model.prompts_seen[-1][0].content
+    assert f"[1] {retrieved[0].chunk.text}" in system and f"[2] {chunk.text}" in system
+    assert [c.chunk for c in final.citations] == [chunk] and final.checks[0].verified
+
+
 def test_reciting_the_instructions_is_cut_off_before_it_shows(chunks, prompts):
     recital = "Sure. " + prompts.answer_system.template.split("Passages:")[0]
     generator = scripted_generator(chunks, recital)

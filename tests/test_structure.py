@@ -1,0 +1,131 @@
+"""Questions about the essay as an essay: reading them (no model), then answering them from the real
+essay index and from a real index of a longer essay with an introduction, body and conclusion."""
+
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.structure import Intent, intent
+
+THESIS = "no different from a human biologically born."
+TOPIC_2 = "Never Let Me Go is a memoir of the Other."
+CLOSE_2 = "defined not by what they are, but by what they are not."
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What is the essay's thesis?", Intent("thesis")),
+        ("What is the main argument?", Intent("thesis")),
+        ("What evidence does the essay use?", Intent("evidence")),
+        ("Summarize the essay", Intent("summary")),
+        ("Can you give me an overview?", Intent("summary")),
+        ("What are the key points?", Intent("summary")),
+        ("How does the essay begin?", Intent("paragraph", 1)),
+        ("What does the introduction say?", Intent("paragraph", 1)),
+        ("What is the conclusion?", Intent("paragraph", -1)),
+        ("How does the essay end?", Intent("paragraph", -1)),
+        ("Summarize the conclusion", Intent("paragraph", -1)),
+        ("What is the second paragraph about?", Intent("paragraph", 2)),
+        ("What is the main point of paragraph 3?", Intent("paragraph", 3)),
+        ("paragraph two?", Intent("paragraph", 2)),
+        ("What is the last paragraph about?", Intent("paragraph", -1)),
+        # about something inside the essay (or outside it): retrieval answers or refuses
+        ("How does the novel end?", None),
+        ("When did the war end?", None),
+        ("Who was the first king?", None),
+        ("What does Ruth say in the second paragraph?", None),
+        ("When does Ishiguro first use the word clone?", None),
+        ("What is the capital of France?", None),
+    ],
+)
+def test_a_question_about_a_part_of_the_essay_is_read_as_such(question, expected):
+    assert intent(question) == expected
+
+
+def sentences(answer) -> list[str]:
+    return [s.strip() for s in answer.answer.split("]") if s.strip()]
+
+
+def test_the_essay_is_summarized_by_its_thesis_and_the_point_of_each_later_paragraph(
+    essay_assistant,
+):
+    answer = essay_assistant.ask("Summarize the essay")
+    assert not answer.refused
+    said = sentences(answer)
+    assert len(said) == 3
+    assert said[0].endswith(f"{THESIS} [1")
+    assert said[1].startswith(TOPIC_2) and said[2].rstrip(" [0123456789").endswith(CLOSE_2)
+    assert [c.chunk.paragraph for c in answer.citations] == [1, 2, 2]
+    assert all(c.chunk.text.find(s.rsplit(" [", 1)[0]) >= 0 for c, s in zip(answer.citations, said))
+
+
+def test_a_paragraph_is_answered_with_its_topic_and_closing_sentences(essay_assistant):
+    for question in ("What is the second paragraph about?", "What is the conclusion?"):
+        answer = essay_assistant.ask(question)
+        said = sentences(answer)
+        assert len(said) == 2 and said[0].startswith(TOPIC_2), question
+        assert CLOSE_2 in said[1], question
+        assert {c.chunk.paragraph for c in answer.citations} == {2}
+    opening = essay_assistant.ask("How does the essay begin?")
+    assert sentences(opening)[0].startswith("“Poor creatures.") and THESIS in opening.answer
+
+
+def test_a_paragraph_the_essay_does_not_have_is_refused_with_how_many_it_has(essay_assistant):
+    answer = essay_assistant.ask("What is paragraph 5 about?")
+    assert answer.refused and not answer.citations
+    assert "2 paragraphs" in answer.answer and "paragraph 1 or 2" in answer.answer
+
+
+def test_evidence_shows_each_cited_page_before_repeating_one(essay_assistant):
+    answer = essay_assistant.ask("What evidence does the essay use?")
+    pages = [p for c in answer.citations for p in c.chunk.pages]
+    assert "254" in pages and "166" in pages
+    assert "modeled from trash" in answer.answer
+
+
+LONG_ESSAY = """\
+Cities were once built around the needs of walkers. Streets were narrow, markets were close, and
+most people worked within a short distance of home. This essay argues that the car, not growth,
+made cities sprawl.
+<br>
+The first cars were toys for the rich. Few roads could carry them, and most towns ignored them.
+Only after the war did governments pave roads at scale. Cheap roads made cheap cars useful.
+<br>
+Zoning followed the roads. Planners separated homes from shops and offices, which only made
+sense for people who could drive. Each new rule assumed a car in every household. Walking became
+impossible by design.
+<br>
+In the end, sprawl was a choice made again and again. Every paved road and zoning rule tilted the
+balance further from the walker. Cities can choose differently today.
+"""
+
+
+@pytest.fixture(scope="module")
+def long_essay(tmp_path_factory, embedder):
+    from assistant.assistant import Assistant, build_documents
+
+    folder = tmp_path_factory.mktemp("long-essay")
+    source = folder / "sprawl.txt"
+    source.write_text(LONG_ESSAY, encoding="utf-8")
+    settings = Settings(index_dir=folder / "index", llm_backend="none")
+    build_documents([source], Path(settings.index_dir), settings, embedder)
+    return Assistant.from_settings(settings, embedder=embedder)
+
+
+def test_a_longer_essay_has_its_thesis_paragraphs_and_conclusion_found_by_position(long_essay):
+    thesis = long_essay.ask("What is the thesis?")
+    assert sentences(thesis) == ["This essay argues that the car, not growth, made cities sprawl. [1"]
+    third = sentences(long_essay.ask("What is the third paragraph about?"))
+    assert third[0].startswith("Zoning followed the roads.")
+    assert third[1].startswith("Walking became impossible by design.")
+    conclusion = long_essay.ask("What does the conclusion say?")
+    assert sentences(conclusion)[0].startswith("In the end, sprawl was a choice")
+    assert "Cities can choose differently today." in conclusion.answer
+    summary = sentences(long_essay.ask("Give me a summary of the essay"))
+    assert summary[0].startswith("This essay argues") and len(summary) == 3
+    assert summary[-1].startswith("Cities can choose differently today.")
+    assert long_essay.ask("What is paragraph 7 about?").answer.startswith(
+        "The essay has 4 paragraphs, so there is no paragraph 7. Ask about paragraph 1 to 4"
+    )
