@@ -103,6 +103,9 @@ class AnswerRecord(BaseModel):
     notice: str | None = None
     standalone_question: str | None = None
     verification: list[SentenceCheckOut] | None = None
+    draft: list[SentenceCheckOut] | None = Field(
+        None, description="a fallback's generated sentences, none of which passed verification"
+    )
 
 
 class ErrorOut(BaseModel):

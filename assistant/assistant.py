@@ -290,7 +290,9 @@ class Assistant:
             return
         if nothing_verified:
             notice = "No generated sentence could be checked against the essay, so here are its own words."
-            yield self._extractive(question, hits, started, id, standalone, notice=notice)
+            answer = self._extractive(question, hits, started, id, standalone, notice=notice)
+            # Never shown to the student; in the record, a researcher sees why it fell back.
+            yield _replace(answer, draft=generated.checks if generated else None)
             return
         yield Answer(
             question=question,

@@ -124,6 +124,7 @@ class Answer:
     notice: str | None = None  # e.g. "the model timed out; showing quotations instead"
     standalone_question: str | None = None  # the follow-up as rewritten for retrieval
     verification: tuple[SentenceCheck, ...] | None = None  # generative mode only
+    draft: tuple[SentenceCheck, ...] | None = None  # a fallback's generated sentences, all failed
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +144,8 @@ class Answer:
             record["standalone_question"] = self.standalone_question
         if self.verification is not None:
             record["verification"] = [s.to_dict() for s in self.verification]
+        if self.draft:
+            record["draft"] = [s.to_dict() for s in self.draft]
         record.update(self.extra)
         return record
 

@@ -230,6 +230,28 @@ def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
     assert guide("Ruth says it [7", "]") is None and guide("Ruth says it [7", "].") is None
 
 
+def test_an_answer_with_no_verifiable_sentence_falls_back_to_quotes_and_keeps_the_draft(
+        essay_index_dir, embedder, chunks, prompts):
+    from assistant.api import AnswerRecord
+    from assistant.assistant import Assistant
+    from assistant.index import load_index
+
+    settings = Settings(index_dir=essay_index_dir, llm_backend="llamacpp", mode="generative")
+    model = Scripted(reply="Miss Emily says it in 1999 [1]. She is sorry [9].", prompts_seen=[])
+    facade = Assistant(settings, load_index(essay_index_dir, embedder), embedder,
+                       generator=Generator(model, prompts, chunks, settings))
+    streamed, answer = run(facade, "Who says “Poor creatures”?")
+    assert answer.mode == "extractive" and answer.notice.startswith("No generated sentence")
+    assert "Madame Marie-Claude" in answer.answer and answer.citations
+    assert "Miss Emily" not in answer.answer  # streamed as written, replaced by the quotation
+    record = answer.to_dict()
+    assert "verification" not in record  # no generated sentence is shown
+    assert [d["verified"] for d in record["draft"]] == [False, False]
+    assert "name not in the cited passages: Emily" in record["draft"][0]["problems"]
+    assert "number not in the cited passages: 1999" in record["draft"][0]["problems"]
+    AnswerRecord.model_validate(record)  # POST /api/ask returns the same record
+
+
 # --- the real local model (loaded once for this module) ------------------------------------------
 
 
