@@ -74,6 +74,7 @@ _SUMMARY = re.compile(
     r"\b(summar(y|ies|ize|ise|ized|ised|izing|ising)|overview|gist|outline|recap|sum (it )?up"
     r"|(main|key) points|structured?|organi[sz]ed|in (brief|short)|tl;? ?dr)\b"
 )
+_ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*\s*$")  # not a heading
 _THESIS = re.compile(
     r"\b(thesis|main (argument|claim|point|idea)|central (argument|claim|idea)|argu(e|es|ing|ment)"
     r"|claim|position|stance|what is (the|this) essay about)\b"
@@ -147,14 +148,21 @@ def paragraph_point(rows: list[int]) -> list[int]:
 
 def summary_rows(index: LoadedIndex, source: str) -> list[int]:
     """The sentences an outline is made of, most important first: the thesis, the essay's last
-    sentence, then each later paragraph's topic sentence."""
-    paragraphs = [rows for rows in paragraph_rows(index, source) if rows]
+    sentence, then each later paragraph's topic sentence (headings are not sentences)."""
+    text = index.documents[source].text
+
+    def prose(rows: list[int]) -> bool:
+        _src, start, end = index.sentences[rows[-1]]
+        return bool(_ENDS_SENTENCE.search(text[start:end]))
+
+    paragraphs = [rows for rows in paragraph_rows(index, source) if rows and prose(rows)]
     if not paragraphs:
         return []
     thesis = thesis_rows(index, source) or paragraphs[0][:1]
     after = [rows for rows in paragraphs if rows[0] > thesis[0]]
     ranked = thesis + [paragraphs[-1][-1]] + [rows[0] for rows in after]
     return list(dict.fromkeys(ranked))
+
 
 
 def evidence_rows(index: LoadedIndex, source: str) -> list[int]:

@@ -129,3 +129,26 @@ def test_a_longer_essay_has_its_thesis_paragraphs_and_conclusion_found_by_positi
     assert long_essay.ask("What is paragraph 7 about?").answer.startswith(
         "The essay has 4 paragraphs, so there is no paragraph 7. Ask about paragraph 1 to 4"
     )
+
+
+def test_markdown_headings_are_left_out_of_a_summary_but_a_conclusion_is_found_under_one(
+    tmp_path, embedder
+):
+    from assistant.assistant import Assistant, build_documents
+
+    source = tmp_path / "notes.md"
+    source.write_text(
+        "# Sprawl\n\nCities were built for walkers. Streets were narrow. This essay argues that"
+        " the car made cities sprawl.\n\n## Roads\n\nCheap roads made cheap cars useful. Towns"
+        " grew outward.\n\n## Conclusion\n\nSprawl was a choice. Cities can choose again.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(index_dir=tmp_path / "index", llm_backend="none")
+    build_documents([source], tmp_path / "index", settings, embedder)
+    notes = Assistant.from_settings(settings, embedder=embedder)
+    summary = notes.ask("Summarize the essay").answer
+    assert summary.startswith("This essay argues that the car made cities sprawl. [1]")
+    assert "Cheap roads made cheap cars useful." in summary and "Cities can choose again." in summary
+    assert not any(heading in summary for heading in ("Sprawl [", "Roads [", "Conclusion ["))
+    conclusion = notes.ask("What is the conclusion?").answer
+    assert conclusion.startswith("Sprawl was a choice. [1] Cities can choose again.")
