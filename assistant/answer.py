@@ -12,12 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.retrieval import Hits
+from assistant.retrieval import STOPWORDS, Hits
 from assistant.schema import Chunk, Citation
+from assistant.sentences import find_names, quotations
 
-REFUSAL = (
-    "The essay doesn't say, as far as I can find: no passage in it answers this question. "
+TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
+)
+REFUSAL = (
+    "The essay doesn't say, as far as I can find: no passage in it answers this question. " + TRY_ASKING
 )
 # A question is answered only when its best sentence scores at least this (cosine plus weighted
 # share of the question's words); BENCHMARKS.md shows how it trades answers for refusals.
@@ -140,3 +143,35 @@ def render(selection: Selection, text_of: dict[str, str]) -> tuple[str, tuple[Ci
             citations.append(Citation(markers[chunk.chunk_id], chunk))
         parts.append(f"{text_of[chunk.source][start:end]} [{markers[chunk.chunk_id]}]")
     return " ".join(parts), tuple(citations)
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def document_words(texts: list[str]) -> frozenset[str]:
+    """Every run of letters in the documents, lower-cased: what `refusal` checks names against."""
+    return frozenset(w for text in texts for w in _LETTERS.findall(text.lower()))
+
+
+def refusal(question: str, words: frozenset[str]) -> str:
+    """The refusal, naming what the question asks about that the documents never mention
+    ("The essay never mentions Miss Emily"), else the general one."""
+    text = question
+    for _quote, start, end in reversed(quotations(question)):
+        text = text[:start] + " " * (end - start) + text[end:]  # a quotation's words are not names
+    runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
+    for name, at in find_names(text):
+        if runs and text[runs[-1][1] : at].isspace():
+            runs[-1] = (runs[-1][0], at + len(name))
+        else:
+            runs.append((at, at + len(name)))
+    # A run is unmentioned when one of its words is nowhere in the documents.
+    missing = [text[start:end] for start, end in runs if _unknown(text[start:end], words)]
+    if not missing:
+        return REFUSAL
+    listed = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
+    return f"The essay never mentions {listed}, so it cannot answer this. {TRY_ASKING}"
+
+
+def _unknown(phrase: str, words: frozenset[str]) -> bool:
+    return any(w not in words and w not in STOPWORDS for w in _LETTERS.findall(phrase.lower()))

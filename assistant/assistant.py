@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from assistant import structure
-from assistant.answer import REFUSAL, Selection, render, select
+from assistant.answer import Selection, document_words, refusal, render, select
 from assistant.config import Settings
 from assistant.errors import InputError, ModelError
 from assistant.index import LoadedIndex, build_index, load_index
@@ -40,6 +40,7 @@ class Assistant:
         self.embedder = embedder
         self.retriever = HybridRetriever(index, embedder, ignore=structure.DOCUMENT_WORDS)
         self._texts = {name: doc.text for name, doc in index.documents.items()}
+        self._words = document_words(list(self._texts.values()))
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._row_chunk: dict[int, Chunk] = {}
         for chunk, rows in zip(index.chunks, index.chunk_sentences):
@@ -222,7 +223,7 @@ class Assistant:
     ) -> Answer:
         selection = self._select(hits)
         if selection.refused:
-            text, citations = selection.reason or REFUSAL, ()
+            text, citations = selection.reason or refusal(hits.question, self._words), ()
         else:
             text, citations = render(selection, self._texts)
         return Answer(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
-from assistant.answer import REFUSAL, select
+from assistant.answer import REFUSAL, TRY_ASKING, document_words, refusal, select
 from assistant.retrieval import Hits
 from assistant.schema import Chunk, Passage
 
@@ -91,15 +91,32 @@ def test_a_default_record_lists_k_passages_and_no_id(essay_assistant):
 
 
 @pytest.mark.parametrize(
-    "question",
-    ["What is the capital of France?", "How does the novel end?", "What grade did this essay get?"],
+    ("question", "says"),
+    [
+        ("What is the capital of France?", "The essay never mentions France, so it cannot answer this."),
+        ("Who is Miss Emily?", "The essay never mentions Miss Emily, so"),
+        ("When did World War II end?", "The essay never mentions World War II, so"),  # "world" is in it
+        ("Is Kathy like Frankenstein or Blade Runner?", "The essay never mentions Frankenstein or Blade"),
+        ("How does the novel end?", REFUSAL),  # every name it asks about is in the essay
+        ("What grade did this essay get?", REFUSAL),
+        ('Who says "Poor Things" in Hailsham?', REFUSAL),  # a quotation's words are not names
+    ],
 )
-def test_questions_the_essay_does_not_answer_are_refused(essay_assistant, question):
+def test_questions_the_essay_does_not_answer_are_refused(essay_assistant, question, says):
     answer = essay_assistant.ask(question)
     record = answer.to_dict()
     assert record["refused"] is True and record["citations"] == []
-    assert record["answer"] == REFUSAL and "[" not in record["answer"]
-    assert "doesn't say" in record["answer"]
+    assert record["answer"].startswith(says) and "[" not in record["answer"]
+    assert record["answer"].endswith(TRY_ASKING)
+
+
+def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
+    words = document_words(["Madame Marie-Claude asks Kathy H. about the wider world."])
+    assert refusal("Is Marie-Claude's sister Kathy?", words) == REFUSAL  # hyphen, possessive
+    assert refusal("Who is Madame Emily?", words).startswith("The essay never mentions Madame Emily,")
+    assert refusal("Did Kathy H. meet Ruth and Tommy?", words).startswith(
+        "The essay never mentions Ruth or Tommy, so it cannot answer this."
+    )
 
 
 @pytest.mark.parametrize(
