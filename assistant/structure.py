@@ -43,25 +43,17 @@ POSITION_WORDS = frozenset(
 )
 _ORDINALS = {
     word: n
-    for n, words in enumerate(
-        (
-            "first one opening introductory",
-            "second two",
-            "third three",
-            "fourth four",
-            "fifth five",
-            "sixth six",
-            "seventh seven",
-            "eighth eight",
-            "ninth nine",
-            "tenth ten",
-        ),
-        start=1,
+    for n, word in enumerate(
+        "first second third fourth fifth sixth seventh eighth ninth tenth".split(), start=1
     )
-    for word in words.split()
-} | {"last": -1, "final": -1, "closing": -1, "concluding": -1}
-_NUMBER = r"(\d+|" + "|".join(_ORDINALS) + ")"
-_PARAGRAPH = re.compile(rf"\bparagraph\s+(?:no\.?\s*|number\s+)?{_NUMBER}\b|\b{_NUMBER}\s+paragraph\b")
+} | {"opening": 1, "introductory": 1, "last": -1, "final": -1, "closing": -1, "concluding": -1}
+_CARDINALS = {w: n for n, w in enumerate("one two three four five six seven eight nine ten".split(), 1)}
+_PLACES = _ORDINALS | _CARDINALS
+# "paragraph 2", "paragraph two", "the second paragraph"; not "in one paragraph" (a length).
+_PARAGRAPH = re.compile(
+    rf"\bparagraph\s+(?:no\.?\s*|number\s+)?(\d+|{'|'.join(_PLACES)})\b"
+    rf"|\b({'|'.join(_ORDINALS)})\s+paragraph\b"
+)
 _OPENING = re.compile(
     r"\b(introduc(tion|e|es|tory)|intro|open(s|ing)?|begin(s|ning)?|start(s|ing)?"
     r"|first (sentence|line|part|section|words?))\b"
@@ -108,7 +100,7 @@ def intent(question: str) -> Intent | None:
         return Intent("evidence")
     if named:
         number = next(g for g in named.groups() if g is not None)
-        return Intent("paragraph", int(number) if number.isdigit() else _ORDINALS[number])
+        return Intent("paragraph", int(number) if number.isdigit() else _PLACES[number])
     if _CLOSING.search(rest):
         return Intent("paragraph", -1)
     if _OPENING.search(rest):
@@ -164,18 +156,17 @@ def summary_rows(index: LoadedIndex, source: str) -> list[int]:
     return list(dict.fromkeys(ranked))
 
 
-
 def evidence_rows(index: LoadedIndex, source: str) -> list[int]:
     """Sentences that carry a parenthetical page citation: the first to cite each page, then the
     rest, so a short answer shows as many different pieces of evidence as it can."""
-    pages: dict[int, tuple[str, str]] = {}
+    pages: dict[int, tuple[str | None, str]] = {}  # where each citation starts -> (author, page)
     for chunk in index.chunks:
         if chunk.source == source:
             for c in chunk.citations:
                 pages.setdefault(c.start, (c.author, c.page))
     first, rest, seen = [], [], set()
     for i, (src, s, e) in enumerate(index.sentences):
-        cited = {page for at, page in pages.items() if src == source and s <= at < e}
+        cited = {page for at, page in pages.items() if s <= at < e} if src == source else set()
         if cited:
             (rest if cited <= seen else first).append(i)
             seen |= cited

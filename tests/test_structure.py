@@ -31,6 +31,7 @@ CLOSE_2 = "defined not by what they are, but by what they are not."
         ("What is the main point of paragraph 3?", Intent("paragraph", 3)),
         ("paragraph two?", Intent("paragraph", 2)),
         ("What is the last paragraph about?", Intent("paragraph", -1)),
+        ("Summarize the essay in one paragraph", Intent("summary")),  # a length, not a place
         # about something inside the essay (or outside it): retrieval answers or refuses
         ("How does the novel end?", None),
         ("When did the war end?", None),
