@@ -17,18 +17,16 @@ from assistant import structure
 from assistant.answer import Selection, document_words, refusal, render, select
 from assistant.config import Settings
 from assistant.errors import InputError, ModelError
+from assistant.followup import with_history
 from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
-from assistant.retrieval import Hits, HybridRetriever, terms
+from assistant.retrieval import Hits, HybridRetriever
 from assistant.schema import Answer, Chunk, Document, Turn
 
 log = logging.getLogger(__name__)
 
 MAX_K = 50
 STOPPED = "Stopped."  # the notice of a generation stopped before any sentence could be verified
-FOLLOW_UP_TERMS = (
-    2  # a question with this few content words after an exchange is read as a follow-up
-)
 
 
 class Assistant:
@@ -391,11 +389,9 @@ def build_documents(
 
 
 def _follow_up(question: str, history: Sequence[Turn]) -> str:
-    # Without a language model, a short follow-up ("what page is that on?") borrows the previous
-    # question's words for retrieval; the answer still quotes only the essay.
-    if history and len(terms(question)) <= FOLLOW_UP_TERMS:
-        return f"{history[-1].question} {question}"
-    return question
+    # Without a language model a follow-up ("what page is that on?") is searched with the earlier
+    # questions it leans on; one about a part of the essay ("and paragraph 2?") stands alone.
+    return question if structure.intent(question) else with_history(question, history)
 
 
 def _replace(answer: Answer, **changes) -> Answer:

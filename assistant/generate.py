@@ -23,6 +23,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from assistant.config import Settings
 from assistant.errors import ModelError
+from assistant.followup import QUESTION_WORDS, REFERRING, looks_like_follow_up
 from assistant.prompting import LeakGuard, Prompts, format_passages, load_prompts, number_passages
 from assistant.pump import pump
 from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
@@ -36,12 +37,6 @@ HINT_PASSAGES = 3
 REWRITE_MAX_TOKENS = 64
 HISTORY_ANSWER_CHARS = 300
 MAX_SENTENCES = 3  # the embedded model is stopped after this many cited sentences
-_REFERRING = {"it", "its", "that", "this", "these", "those", "they", "them", "their", "she", "her",
-              "hers", "he", "him", "his", "there", "then", "one", "ones", "such"}
-_QUESTION_WORDS = {"what", "who", "whom", "whose", "which", "why", "how", "when", "where", "is",
-                   "are", "was", "were", "do", "does", "did", "can", "could", "would", "should",
-                   "the", "a", "an", "of", "on", "in", "to", "about", "and", "or", "for", "with",
-                   "say", "says", "mean", "means", "else", "more", "again", "so", "tell", "me"}
 
 
 @dataclass(frozen=True)
@@ -291,16 +286,9 @@ def _count_tokens(model: BaseChatModel, text: str) -> int:
     return len(text) // 3  # a cautious estimate for English when the tokenizer is remote
 
 
-def looks_like_follow_up(question: str) -> bool:
-    """Whether a question leans on the conversation: a pronoun or "there", or hardly any words."""
-    words = re.findall(r"[a-z']+", question.lower())
-    content = [w for w in words if w not in _QUESTION_WORDS]
-    return bool(set(words) & _REFERRING) or len(content) <= 1
-
-
 def _keeps_topic(question: str, rewritten: str) -> bool:
     """A rewrite must keep the question's own content words (the referents are what it adds)."""
-    own = set(re.findall(r"[a-z]+", question.lower())) - _QUESTION_WORDS - _REFERRING
+    own = set(re.findall(r"[a-z]+", question.lower())) - QUESTION_WORDS - REFERRING
     found = set(re.findall(r"[a-z]+", rewritten.lower()))
     return not own or len(own & found) >= max(1, len(own) // 2)
 

@@ -95,6 +95,12 @@ def test_a_short_follow_up_is_read_with_the_previous_question(essay_assistant):
     assert record["question"] == "Which page?"
     assert record["standalone_question"].startswith(WHO)
     assert not answer.refused and answer.citations[0].chunk.pages == ["254"]
+    # a new question that names its subject is not read with the previous one
+    ruth = essay_assistant.ask("What does Ruth fear?", history=history).to_dict()
+    assert "standalone_question" not in ruth and "modeled from trash" in ruth["answer"]
+    # nor is one about a part of the essay
+    second = essay_assistant.ask("And the second paragraph?", history=history).to_dict()
+    assert "standalone_question" not in second and second["answer"].startswith("Never Let Me Go is")
 
 
 def test_generative_mode_without_a_model_falls_back_to_quotations_with_a_notice(essay_assistant):
