@@ -185,6 +185,8 @@ class Assistant:
         source = hits.passages[0].chunk.source if hits.passages else next(iter(self._texts), None)
         if source is None:
             return Selection((), 0.0, 0.0, 0.0)
+        if asked.kind == "page":
+            return self._on_page(asked.page, hits, source)
         if asked.kind == "paragraph":
             paragraphs = structure.paragraph_rows(self.index, source)
             n = asked.paragraph
@@ -197,6 +199,20 @@ class Assistant:
             rows = structure.thesis_rows(self.index, source)
         else:
             rows = structure.evidence_rows(self.index, source)
+        return self._quote_rows(rows)
+
+    def _on_page(self, page: int, hits: Hits, source: str) -> Selection:
+        """The sentences that cite a page, the most relevant to the question first."""
+        sources = [source] + [s for s in self._texts if s != source]
+        found = next(((s, rows) for s in sources if (rows := structure.page_rows(self.index, s, page))),
+                     None)
+        if found is None:
+            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_page(page, self.index, source))
+        rows = sorted(found[1], key=lambda row: -float(hits.sentence_scores[row]))
+        return self._quote_rows(rows)
+
+    def _quote_rows(self, rows: list[int]) -> Selection:
+        """Up to the answer's length, these sentences in this order of preference, read in order."""
         chosen, length = [], 0
         for row in rows:
             if len(chosen) == self.settings.max_answer_sentences:
@@ -343,6 +359,17 @@ def _no_such_paragraph(asked: int, count: int) -> str:
     return (
         f"The essay has {count} paragraph{'s' if count != 1 else ''}, so there is no {which}. "
         f"Ask about paragraph {_span(count)}, its thesis or its evidence."
+    )
+
+
+def _no_such_page(page: int, index: LoadedIndex, source: str) -> str:
+    pages = structure.cited_pages(index, source)
+    if not pages:
+        return f"The essay cites no page numbers, so it cannot say what is on page {page}."
+    listed = ", ".join(pages[:-1]) + " and " + pages[-1] if len(pages) > 1 else pages[0]
+    return (
+        f"The essay cites no page {page}: it cites page{'s' if len(pages) > 1 else ''} {listed}. "
+        f"Ask about one of those, its thesis or its evidence."
     )
 
 

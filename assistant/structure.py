@@ -4,7 +4,7 @@
 so retrieval alone refuses it. An essay is built to be read by position: the introduction ends with
 the thesis, a paragraph opens with its topic sentence and ends with its point, the last paragraph
 concludes, and the evidence is the quotations with page citations. This module reads a question for
-such a part and finds its sentences. Words like "essay", "quote" and "page" describe the document,
+such a part (or for a cited page) and finds its sentences. Words like "essay", "quote" and "page" describe the document,
 not its content, so they are left out when matching a question's words to sentences. Leaves out
 essays built another way (the answer then quotes the same positions) and generated summaries (the
 Explain mode writes those from the same passages).
@@ -66,6 +66,7 @@ _SUMMARY = re.compile(
     r"\b(summar(y|ies|ize|ise|ized|ised|izing|ising)|overview|gist|outline|recap|sum (it )?up"
     r"|(main|key) points|structured?|organi[sz]ed|in (brief|short)|tl;? ?dr)\b"
 )
+_PAGE = re.compile(r"\b(?:pages?|pg\.?|pp?\.)\s*(\d+)\b")
 _ENDS_SENTENCE = re.compile(r"[.!?\u2026][\"'\u201d\u2019)\]]*\s*$")  # not a heading
 _THESIS = re.compile(
     r"\b(thesis|main (argument|claim|point|idea)|central (argument|claim|idea)|argu(e|es|ing|ment)"
@@ -80,8 +81,9 @@ _EVIDENCE = re.compile(
 class Intent:
     """A question about a part of the essay: which part, and for "paragraph" which one."""
 
-    kind: str  # "thesis" | "evidence" | "summary" | "paragraph"
+    kind: str  # "thesis" | "evidence" | "summary" | "paragraph" | "page"
     paragraph: int = 0  # for "paragraph": 1-based as citations number them; -1 is the last
+    page: int = 0  # for "page": a page of the work the essay cites ("What is on page 254?")
 
 
 def content_terms(question: str) -> list[str]:
@@ -90,8 +92,12 @@ def content_terms(question: str) -> list[str]:
 
 
 def intent(question: str) -> Intent | None:
-    """What part of the essay a question asks for, when it asks about the essay as a whole."""
+    """What part of the essay a question asks for, when it asks about the essay as a whole or
+    about a page it cites (then with any other words: "What does Ruth say on page 166?")."""
     lowered = question.lower()
+    page = _PAGE.search(lowered)
+    if page:
+        return Intent("page", page=int(page.group(1)))
     named = _PARAGRAPH.search(lowered)
     rest = lowered[: named.start()] + " " + lowered[named.end() :] if named else lowered
     if any(t not in POSITION_WORDS for t in content_terms(rest)):
@@ -159,15 +165,41 @@ def summary_rows(index: LoadedIndex, source: str) -> list[int]:
 def evidence_rows(index: LoadedIndex, source: str) -> list[int]:
     """Sentences that carry a parenthetical page citation: the first to cite each page, then the
     rest, so a short answer shows as many different pieces of evidence as it can."""
-    pages: dict[int, tuple[str | None, str]] = {}  # where each citation starts -> (author, page)
+    first, rest, seen = [], [], set()
+    for row, pages in _citing(index, source):
+        (rest if pages <= seen else first).append(row)
+        seen |= pages
+    return first + rest
+
+
+def page_rows(index: LoadedIndex, source: str, page: int) -> list[int]:
+    """Sentences whose citation covers that page ("(Ishiguro 254)", "(Smith 12-14)" for 13)."""
+    return [row for row, pages in _citing(index, source) if any(_covers(p, page) for p in pages)]
+
+
+def cited_pages(index: LoadedIndex, source: str) -> list[str]:
+    """The pages a document's citations name, in page order."""
+    pages = {p for _row, cited in _citing(index, source) for p in cited}
+    return sorted(pages, key=lambda p: (int(p.split("-")[0]), p))
+
+
+def _citing(index: LoadedIndex, source: str) -> list[tuple[int, set[str]]]:
+    """(sentence row, the pages it cites) for each sentence with a parenthetical citation."""
+    pages: dict[int, str] = {}  # where each citation starts -> its page
     for chunk in index.chunks:
         if chunk.source == source:
             for c in chunk.citations:
-                pages.setdefault(c.start, (c.author, c.page))
-    first, rest, seen = [], [], set()
+                pages.setdefault(c.start, c.page)
+    out = []
     for i, (src, s, e) in enumerate(index.sentences):
         cited = {page for at, page in pages.items() if s <= at < e} if src == source else set()
         if cited:
-            (rest if cited <= seen else first).append(i)
-            seen |= cited
-    return first + rest
+            out.append((i, cited))
+    return out
+
+
+def _covers(cited: str, page: int) -> bool:
+    first, _, last = cited.partition("-")
+    if len(last) < len(first):  # MLA shortens a range's end: "112-14" is 112 to 114
+        last = first[: len(first) - len(last)] + last
+    return int(first) <= page <= int(last)

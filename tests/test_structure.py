@@ -32,7 +32,10 @@ CLOSE_2 = "defined not by what they are, but by what they are not."
         ("paragraph two?", Intent("paragraph", 2)),
         ("What is the last paragraph about?", Intent("paragraph", -1)),
         ("Summarize the essay in one paragraph", Intent("summary")),  # a length, not a place
+        ("What happens on page 254?", Intent("page", page=254)),
+        ("What does Ruth say on p. 166?", Intent("page", page=166)),  # other words may come too
         # about something inside the essay (or outside it): retrieval answers or refuses
+        ("How many pages does the novel have?", None),
         ("How does the novel end?", None),
         ("When did the war end?", None),
         ("Who was the first king?", None),
@@ -86,13 +89,25 @@ def test_evidence_shows_each_cited_page_before_repeating_one(essay_assistant):
     assert "modeled from trash" in answer.answer
 
 
+def test_a_page_is_answered_with_the_sentences_that_cite_it(essay_assistant):
+    madame = essay_assistant.ask("What happens on page 254?")
+    assert madame.answer.startswith("“Poor creatures.") and not madame.refused
+    assert {p for c in madame.citations for p in c.chunk.pages} == {"254"}
+    ruth = essay_assistant.ask("What does Ruth say on page 166?")
+    assert "modeled from trash" in ruth.answer and len(sentences(ruth)) == 1
+    missing = essay_assistant.ask("What is on page 300?")
+    assert missing.refused and not missing.citations
+    assert missing.answer.startswith("The essay cites no page 300: it cites pages 166 and 254.")
+
+
 LONG_ESSAY = """\
 Cities were once built around the needs of walkers. Streets were narrow, markets were close, and
 most people worked within a short distance of home. This essay argues that the car, not growth,
 made cities sprawl.
 <br>
 The first cars were toys for the rich. Few roads could carry them, and most towns ignored them.
-Only after the war did governments pave roads at scale. Cheap roads made cheap cars useful.
+Only after the war did governments pave roads at scale. Cheap roads made cheap cars useful
+(Jacobs 112-14).
 <br>
 Zoning followed the roads. Planners separated homes from shops and offices, which only made
 sense for people who could drive. Each new rule assumed a car in every household. Walking became
@@ -127,6 +142,10 @@ def test_a_longer_essay_has_its_thesis_paragraphs_and_conclusion_found_by_positi
     summary = sentences(long_essay.ask("Give me a summary of the essay"))
     assert summary[0].startswith("This essay argues") and len(summary) == 3
     assert summary[-1].startswith("Cities can choose differently today.")
+    assert "Cheap roads made cheap cars useful" in long_essay.ask("What is on page 113?").answer
+    assert long_essay.ask("What is on page 5?").answer.startswith(
+        "The essay cites no page 5: it cites page 112-14."
+    )
     assert long_essay.ask("What is paragraph 7 about?").answer.startswith(
         "The essay has 4 paragraphs, so there is no paragraph 7. Ask about paragraph 1 to 4"
     )
