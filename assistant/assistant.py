@@ -40,10 +40,6 @@ class Assistant:
         self._texts = {name: doc.text for name, doc in index.documents.items()}
         self._words = document_words(list(self._texts.values()))
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
-        self._row_chunk: dict[int, Chunk] = {}
-        for chunk, rows in zip(index.chunks, index.chunk_sentences):
-            for row in rows:
-                self._row_chunk.setdefault(row, chunk)
         self._generator = generator
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
@@ -167,63 +163,21 @@ class Assistant:
     # --- modes ----------------------------------------------------------------------------------
 
     def _select(self, hits: Hits) -> Selection:
+        limits = {
+            "max_sentences": self.settings.max_answer_sentences,
+            "max_chars": self.settings.max_answer_chars,
+        }
         asked = structure.intent(hits.question)
         if asked:
-            return self._structural(asked, hits)
+            return structure.select_part(asked, hits, self.index, **limits)
         return select(
             hits,
             self.index.chunk_sentences,
             self._chunk_index,
             self.index.sentences,
             self._texts,
-            max_sentences=self.settings.max_answer_sentences,
-            max_chars=self.settings.max_answer_chars,
+            **limits,
         )
-
-    def _structural(self, asked: structure.Intent, hits: Hits) -> Selection:
-        """Quote the part of the essay asked for (of the document retrieval ranks first)."""
-        source = hits.passages[0].chunk.source if hits.passages else next(iter(self._texts), None)
-        if source is None:
-            return Selection((), 0.0, 0.0, 0.0)
-        if asked.kind == "page":
-            return self._on_page(asked.page, hits, source)
-        if asked.kind == "paragraph":
-            paragraphs = structure.paragraph_rows(self.index, source)
-            n = asked.paragraph
-            if not 1 <= abs(n) <= len(paragraphs):
-                return Selection((), 0.0, 0.0, 0.0, reason=_no_such_paragraph(n, len(paragraphs)))
-            rows = structure.paragraph_point(paragraphs[n - 1 if n > 0 else n])
-        elif asked.kind == "summary":
-            rows = structure.summary_rows(self.index, source)
-        elif asked.kind == "thesis":
-            rows = structure.thesis_rows(self.index, source)
-        else:
-            rows = structure.evidence_rows(self.index, source)
-        return self._quote_rows(rows)
-
-    def _on_page(self, page: int, hits: Hits, source: str) -> Selection:
-        """The sentences that cite a page, the most relevant to the question first."""
-        sources = [source] + [s for s in self._texts if s != source]
-        found = next(((s, rows) for s in sources if (rows := structure.page_rows(self.index, s, page))),
-                     None)
-        if found is None:
-            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_page(page, self.index, source))
-        rows = sorted(found[1], key=lambda row: -float(hits.sentence_scores[row]))
-        return self._quote_rows(rows)
-
-    def _quote_rows(self, rows: list[int]) -> Selection:
-        """Up to the answer's length, these sentences in this order of preference, read in order."""
-        chosen, length = [], 0
-        for row in rows:
-            if len(chosen) == self.settings.max_answer_sentences:
-                break
-            _src, start, end = self.index.sentences[row]
-            if chosen and length + end - start > self.settings.max_answer_chars:
-                continue  # a shorter sentence further down may still fit
-            chosen.append((self._row_chunk[row], start, end))
-            length += end - start
-        chosen.sort(key=lambda item: item[1])
-        return Selection(tuple(chosen), 1.0, 1.0, 1.0)
 
     def _extractive(
         self,
@@ -352,29 +306,6 @@ class Assistant:
         if mode not in ("extractive", "generative"):
             raise InputError(f"mode must be 'extractive' or 'generative', not {mode!r}")
         return mode
-
-
-def _no_such_paragraph(asked: int, count: int) -> str:
-    which = f"paragraph {asked}" if asked > 0 else "a last paragraph"
-    return (
-        f"The essay has {count} paragraph{'s' if count != 1 else ''}, so there is no {which}. "
-        f"Ask about paragraph {_span(count)}, its thesis or its evidence."
-    )
-
-
-def _no_such_page(page: int, index: LoadedIndex, source: str) -> str:
-    pages = structure.cited_pages(index, source)
-    if not pages:
-        return f"The essay cites no page numbers, so it cannot say what is on page {page}."
-    listed = ", ".join(pages[:-1]) + " and " + pages[-1] if len(pages) > 1 else pages[0]
-    return (
-        f"The essay cites no page {page}: it cites page{'s' if len(pages) > 1 else ''} {listed}. "
-        f"Ask about one of those, its thesis or its evidence."
-    )
-
-
-def _span(count: int) -> str:
-    return "1" if count == 1 else "1 or 2" if count == 2 else f"1 to {count}"
 
 
 def check_question(question: object, limit: int) -> str:

@@ -4,10 +4,10 @@
 so retrieval alone refuses it. An essay is built to be read by position: the introduction ends with
 the thesis, a paragraph opens with its topic sentence and ends with its point, the last paragraph
 concludes, and the evidence is the quotations with page citations. This module reads a question for
-such a part (or for a cited page) and finds its sentences. Words like "essay", "quote" and "page" describe the document,
-not its content, so they are left out when matching a question's words to sentences. Leaves out
-essays built another way (the answer then quotes the same positions) and generated summaries (the
-Explain mode writes those from the same passages).
+such a part (or for a cited page) and finds its sentences. Words like "essay", "quote" and "page"
+describe the document, not its content, so they are left out when matching a question's words to
+sentences. Leaves out essays built another way (the answer then quotes the same positions) and
+generated summaries (the Explain mode writes those from the same passages).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.answer import Selection
 from assistant.index import LoadedIndex
-from assistant.retrieval import terms
+from assistant.retrieval import Hits, terms
 
 # Words (as `terms` stems them) that name parts of an essay rather than what it is about.
 DOCUMENT_WORDS = frozenset(
@@ -203,3 +204,67 @@ def _covers(cited: str, page: int) -> bool:
     if len(last) < len(first):  # MLA shortens a range's end: "112-14" is 112 to 114
         last = first[: len(first) - len(last)] + last
     return int(first) <= page <= int(last)
+
+
+# --- answering ----------------------------------------------------------------------------------
+
+
+def select_part(
+    asked: Intent, hits: Hits, index: LoadedIndex, *, max_sentences: int, max_chars: int
+) -> Selection:
+    """Quote the part of the essay asked for, from the document retrieval ranks first; a refusal
+    that says what the essay has instead when it has no such part."""
+    source = hits.passages[0].chunk.source if hits.passages else next(iter(index.documents), None)
+    if source is None:
+        return Selection((), 0.0, 0.0, 0.0)
+    if asked.kind == "page":
+        found = next(
+            (rows for s in [source, *index.documents] if (rows := page_rows(index, s, asked.page))), []
+        )
+        if not found:
+            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_page(asked.page, index, source))
+        rows = sorted(found, key=lambda row: -float(hits.sentence_scores[row]))
+    elif asked.kind == "paragraph":
+        paragraphs = paragraph_rows(index, source)
+        n = asked.paragraph
+        if not 1 <= abs(n) <= len(paragraphs):
+            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_paragraph(n, len(paragraphs)))
+        rows = paragraph_point(paragraphs[n - 1 if n > 0 else n])
+    elif asked.kind == "summary":
+        rows = summary_rows(index, source)
+    elif asked.kind == "thesis":
+        rows = thesis_rows(index, source)
+    else:
+        rows = evidence_rows(index, source)
+    chosen, length = [], 0
+    for row in rows:  # in order of preference, up to the answer's length
+        if len(chosen) == max_sentences:
+            break
+        _src, start, end = index.sentences[row]
+        if chosen and length + end - start > max_chars:
+            continue  # a shorter sentence further down may still fit
+        owner = next(c for c, held in zip(index.chunks, index.chunk_sentences) if row in held)
+        chosen.append((owner, start, end))
+        length += end - start
+    chosen.sort(key=lambda item: item[1])
+    return Selection(tuple(chosen), 1.0, 1.0, 1.0)
+
+
+def _no_such_paragraph(asked: int, count: int) -> str:
+    which = f"paragraph {asked}" if asked > 0 else "a last paragraph"
+    span = "1" if count == 1 else "1 or 2" if count == 2 else f"1 to {count}"
+    return (
+        f"The essay has {count} paragraph{'s' if count != 1 else ''}, so there is no {which}. "
+        f"Ask about paragraph {span}, its thesis or its evidence."
+    )
+
+
+def _no_such_page(page: int, index: LoadedIndex, source: str) -> str:
+    pages = cited_pages(index, source)
+    if not pages:
+        return f"The essay cites no page numbers, so it cannot say what is on page {page}."
+    listed = ", ".join(pages[:-1]) + " and " + pages[-1] if len(pages) > 1 else pages[0]
+    return (
+        f"The essay cites no page {page}: it cites page{'s' if len(pages) > 1 else ''} {listed}. "
+        f"Ask about one of those, its thesis or its evidence."
+    )
