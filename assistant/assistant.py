@@ -39,6 +39,8 @@ class Assistant:
         self.retriever = HybridRetriever(index, embedder, ignore=structure.DOCUMENT_WORDS)
         self._texts = {name: doc.text for name, doc in index.documents.items()}
         self._words = document_words(list(self._texts.values()))
+        # "What is on page 3?" of a document with no page citations is an ordinary question.
+        self._cites_pages = any(chunk.citations for chunk in index.chunks)
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._generator = generator
         self._generator_error: str | None = None
@@ -168,7 +170,7 @@ class Assistant:
             "max_chars": self.settings.max_answer_chars,
         }
         asked = structure.intent(hits.question)
-        if asked:
+        if asked and (asked.kind != "page" or self._cites_pages):
             return structure.select_part(asked, hits, self.index, **limits)
         return select(
             hits,

@@ -94,7 +94,8 @@ def content_terms(question: str) -> list[str]:
 
 def intent(question: str) -> Intent | None:
     """What part of the essay a question asks for, when it asks about the essay as a whole or
-    about a page it cites (then with any other words: "What does Ruth say on page 166?")."""
+    about a page (then with any other words: "What does Ruth say on page 166?"; the facade asks
+    only of documents that cite pages)."""
     lowered = question.lower()
     page = _PAGE.search(lowered)
     if page:
@@ -178,9 +179,9 @@ def page_rows(index: LoadedIndex, source: str, page: int) -> list[int]:
     return [row for row, pages in _citing(index, source) if any(_covers(p, page) for p in pages)]
 
 
-def cited_pages(index: LoadedIndex, source: str) -> list[str]:
-    """The pages a document's citations name, in page order."""
-    pages = {p for _row, cited in _citing(index, source) for p in cited}
+def cited_pages(index: LoadedIndex) -> list[str]:
+    """The pages the documents' citations name, in page order."""
+    pages = {c.page for chunk in index.chunks for c in chunk.citations}
     return sorted(pages, key=lambda p: (int(p.split("-")[0]), p))
 
 
@@ -222,7 +223,7 @@ def select_part(
             (rows for s in [source, *index.documents] if (rows := page_rows(index, s, asked.page))), []
         )
         if not found:
-            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_page(asked.page, index, source))
+            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_page(asked.page, index))
         rows = sorted(found, key=lambda row: -float(hits.sentence_scores[row]))
     elif asked.kind == "paragraph":
         paragraphs = paragraph_rows(index, source)
@@ -259,8 +260,8 @@ def _no_such_paragraph(asked: int, count: int) -> str:
     )
 
 
-def _no_such_page(page: int, index: LoadedIndex, source: str) -> str:
-    pages = cited_pages(index, source)
+def _no_such_page(page: int, index: LoadedIndex) -> str:
+    pages = cited_pages(index)
     if not pages:
         return f"The essay cites no page numbers, so it cannot say what is on page {page}."
     listed = ", ".join(pages[:-1]) + " and " + pages[-1] if len(pages) > 1 else pages[0]

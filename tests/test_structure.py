@@ -172,3 +172,5 @@ def test_markdown_headings_are_left_out_of_a_summary_but_a_conclusion_is_found_u
     assert not any(heading in summary for heading in ("Sprawl [", "Roads [", "Conclusion ["))
     conclusion = notes.ask("What is the conclusion?").answer
     assert conclusion.startswith("Sprawl was a choice. [1] Cities can choose again.")
+    # no page citations: a page question is an ordinary question, here one the notes cannot answer
+    assert notes.ask("What is on page 2?").answer.startswith("The essay doesn't say")
