@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.retrieval import STOPWORDS, Hits
 from assistant.schema import Chunk, Citation
-from assistant.sentences import find_names, quotations
+from assistant.sentences import blank_quotations, find_names, quotations
 
 TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
@@ -156,9 +156,7 @@ def document_words(texts: list[str]) -> frozenset[str]:
 def refusal(question: str, words: frozenset[str]) -> str:
     """The refusal, naming what the question asks about that the documents never mention
     ("The essay never mentions Miss Emily"), else the general one."""
-    text = question
-    for _quote, start, end in reversed(quotations(question)):
-        text = text[:start] + " " * (end - start) + text[end:]  # a quotation's words are not names
+    text = blank_quotations(question, quotations(question))
     runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
     for name, at in find_names(text):
         if runs and text[runs[-1][1] : at].isspace():

@@ -148,6 +148,14 @@ def quotations(sentence: str) -> list[tuple[str, int, int]]:
     return spans
 
 
+def blank_quotations(text: str, quotes: list[tuple[str, int, int]]) -> str:
+    """The text with each of these quotations (from `quotations`) blanked out, offsets kept: a
+    quotation's words are not the writer's names or numbers."""
+    for _, start, end in reversed(quotes):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def quote_in(quote: str, passage: str) -> bool:
     """Whether a quotation appears verbatim in normalized `passage` (an ellipsis marks a cut)."""
     fragments = [f.strip(" ,.;:!?") for f in _ELLIPSIS.split(normalize(quote))]

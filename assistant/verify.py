@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from assistant.schema import Chunk, Citation, SentenceCheck
 from assistant.sentences import (
+    blank_quotations,
     find_names,
     find_numbers,
     find_speaker,
@@ -113,9 +114,7 @@ def check_sentence(
     failed = False
 
     quotes = quotations(text)
-    without_quotes = text
-    for _, qs, qe in reversed(quotes):
-        without_quotes = without_quotes[:qs] + " " * (qe - qs) + without_quotes[qe:]
+    without_quotes = blank_quotations(text, quotes)
     names = find_names(without_quotes)
 
     prev_end = 0
