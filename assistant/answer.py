@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.retrieval import STOPWORDS, Hits
 from assistant.schema import Chunk, Citation
-from assistant.sentences import blank_quotations, find_names, quotations
+from assistant.sentences import blank_quotations, find_names, listing, quotations
 
 TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
@@ -167,8 +167,7 @@ def refusal(question: str, words: frozenset[str]) -> str:
     missing = [text[start:end] for start, end in runs if _unknown(text[start:end], words)]
     if not missing:
         return REFUSAL
-    listed = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
-    return f"The essay never mentions {listed}, so it cannot answer this. {TRY_ASKING}"
+    return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
 
 
 def _unknown(phrase: str, words: frozenset[str]) -> bool:

@@ -148,6 +148,11 @@ def quotations(sentence: str) -> list[tuple[str, int, int]]:
     return spans
 
 
+def listing(items: list[str], last: str) -> str:
+    """Items as a sentence writes them: "A", "A or B", "A, B and C" (`last` joins the final two)."""
+    return f"{', '.join(items[:-1])} {last} {items[-1]}" if len(items) > 1 else "".join(items)
+
+
 def blank_quotations(text: str, quotes: list[tuple[str, int, int]]) -> str:
     """The text with each of these quotations (from `quotations`) blanked out, offsets kept: a
     quotation's words are not the writer's names or numbers."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from assistant.answer import Selection
 from assistant.index import LoadedIndex
 from assistant.retrieval import Hits, terms
+from assistant.sentences import listing
 
 # Words (as `terms` stems them) that name parts of an essay rather than what it is about.
 DOCUMENT_WORDS = frozenset(
@@ -135,10 +136,11 @@ def paragraph_rows(index: LoadedIndex, source: str) -> list[list[int]]:
 
 def thesis_rows(index: LoadedIndex, source: str) -> list[int]:
     """The last sentence of the first paragraph long enough to be an introduction."""
-    for rows in paragraph_rows(index, source):
-        if len(rows) >= 3:
-            return rows[-1:]
-    return []
+    return _thesis(paragraph_rows(index, source))
+
+
+def _thesis(paragraphs: list[list[int]]) -> list[int]:
+    return next((rows[-1:] for rows in paragraphs if len(rows) >= 3), [])
 
 
 def paragraph_point(rows: list[int]) -> list[int]:
@@ -155,10 +157,11 @@ def summary_rows(index: LoadedIndex, source: str) -> list[int]:
         _src, start, end = index.sentences[rows[-1]]
         return bool(_ENDS_SENTENCE.search(text[start:end]))
 
-    paragraphs = [rows for rows in paragraph_rows(index, source) if rows and prose(rows)]
+    every = paragraph_rows(index, source)
+    paragraphs = [rows for rows in every if rows and prose(rows)]
     if not paragraphs:
         return []
-    thesis = thesis_rows(index, source) or paragraphs[0][:1]
+    thesis = _thesis(every) or paragraphs[0][:1]
     after = [rows for rows in paragraphs if rows[0] > thesis[0]]
     ranked = thesis + [paragraphs[-1][-1]] + [rows[0] for rows in after]
     return list(dict.fromkeys(ranked))
@@ -264,8 +267,8 @@ def _no_such_page(page: int, index: LoadedIndex) -> str:
     pages = cited_pages(index)
     if not pages:
         return f"The essay cites no page numbers, so it cannot say what is on page {page}."
-    listed = ", ".join(pages[:-1]) + " and " + pages[-1] if len(pages) > 1 else pages[0]
     return (
-        f"The essay cites no page {page}: it cites page{'s' if len(pages) > 1 else ''} {listed}. "
+        f"The essay cites no page {page}: it cites page{'s' if len(pages) > 1 else ''} "
+        f"{listing(pages, 'and')}. "
         f"Ask about one of those, its thesis or its evidence."
     )
