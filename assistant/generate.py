@@ -208,10 +208,9 @@ class Generator:
         # The key sentences' passages are citable even when retrieval ranks them low: a question
         # about the essay's structure ("Summarize the essay") quotes them by position.
         if self._system is not None:
-            related = [self._number_of[p.chunk.chunk_id] for p in passages
-                       if p.chunk.chunk_id in self._number_of][:HINT_PASSAGES]
-            related += [n for n in dict.fromkeys(self._number_of.get(c.chunk_id) for c, _, _ in key)
-                        if n is not None and n not in related]
+            related = _with_key([self._number_of[p.chunk.chunk_id] for p in passages
+                                 if p.chunk.chunk_id in self._number_of][:HINT_PASSAGES],
+                                key, self._number_of)
             numbered, system = self._numbered, self._system
             citable = sorted(related) or list(range(1, len(numbered) + 1))
         else:
@@ -234,8 +233,7 @@ class Generator:
         ranked = sorted(passages, key=lambda p: p.rank)
         best = [number_of[p.chunk.chunk_id] for p in ranked if p.chunk.chunk_id in number_of
                 ][:HINT_PASSAGES]
-        keyed = dict.fromkeys(number_of.get(c.chunk_id) for c, _, _ in key)
-        return best + [n for n in keyed if n is not None and n not in best]
+        return _with_key(best, key, number_of)
 
     def _invoke(self, messages: list[BaseMessage], **kwargs: object) -> str:
         try:
@@ -248,6 +246,13 @@ class Generator:
 def _numbers(numbered: Sequence[Chunk]) -> dict[str, int]:
     """Chunk id -> the number the prompt shows for it ([1], [2], ...)."""
     return {c.chunk_id: n for n, c in enumerate(numbered, start=1)}
+
+
+def _with_key(numbers: list[int], key: Sequence[tuple[Chunk, int, int]],
+              number_of: dict[str, int]) -> list[int]:
+    """The passage numbers, then those of the key sentences' passages that are not among them."""
+    keyed = dict.fromkeys(number_of.get(chunk.chunk_id) for chunk, _, _ in key)
+    return numbers + [n for n in keyed if n is not None and n not in numbers]
 
 
 def _hint(key: Sequence[tuple[Chunk, int, int]], numbered: Sequence[Chunk],
