@@ -94,6 +94,89 @@ def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Sect
     return section
 
 
+def generative_docs(b: Bench, documents: int = 8, per_document: int = 5) -> Section:
+    """Explain on short documents that fit the prompt whole, as the essay does (a few minutes)."""
+    from assistant.assistant import Assistant
+    from assistant.generate import Generator
+    from assistant.index import build_index, load_index
+    from assistant.ingest import document_from_text
+    from assistant.prompting import load_prompts
+
+    section = Section("generative_docs",
+                      "Generative answers (local LLM): short documents held whole in the prompt")
+    settings = b.settings.with_(llm_backend="llamacpp")
+    prompts = load_prompts(settings.prompts_dir)
+    model = None
+    records = []
+    for number, (title, text, questions) in enumerate(_short_documents(b, documents, per_document)):
+        directory = b.workdir / "short-documents" / f"doc{number}"
+        build_index([document_from_text(title, text)], directory, b.embedder,
+                    chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
+        index = load_index(directory, b.embedder)
+        if model is None:  # one model for every document; each gets its own prompt prefix
+            first = Assistant(settings, index, b.embedder)
+            if not first.generative_available:
+                section.skipped = f"no local language model ({first._generator_error})"
+                return section
+            model = first._generator.model
+        generator = Generator(model, prompts, index.chunks, settings)
+        generator.warm_up()  # as the server does: the document's prefix is cached before questions
+        assistant = Assistant(settings, index, b.embedder, generator=generator)
+        for question, golds in questions:
+            t0, first_text, final = time.perf_counter(), None, None
+            for item in assistant.stream(question, mode="generative"):
+                if isinstance(item, str):
+                    if item.strip() and first_text is None:
+                        first_text = time.perf_counter() - t0
+                else:
+                    final = item
+            records.append({"document": number, "answer": final.answer, "gold": {"answers": list(golds)},
+                            "refused": final.refused, "checks": final.verification,
+                            "whole_document": generator.whole_document, "ttft": first_text,
+                            "total": time.perf_counter() - t0})
+    generated = [r for r in records if r["checks"] is not None and not r["refused"]]
+    checks = [c for r in generated for c in r["checks"]]
+    section.rows += [
+        percent("answer contains the gold answer (SQuAD-normalized)",
+                sum(squad_contains(r) for r in records if not r["refused"]) / len(records)),
+        percent("generated sentences that pass verification, in generated answers",
+                sum(c.verified for c in checks) / max(1, len(checks))),
+        Row("answers generated / fell back to extractive / refused",
+            f"{len(generated)} / {len(records) - len(generated) - sum(r['refused'] for r in records)}"
+            f" / {sum(r['refused'] for r in records)} of {len(records)}"),
+        Row("documents held whole in the prompt",
+            f"{len({r['document'] for r in records if r['whole_document']})} of "
+            f"{len({r['document'] for r in records})}"),
+        row("time to first token, p50 (generated answers)",
+            percentile([r["ttft"] for r in generated if r["ttft"]], 50), "{:.2f} s"),
+        row("whole generative answer, p50 (generated answers)",
+            percentile([r["total"] for r in generated], 50), "{:.2f} s"),
+    ]
+    section.notes.append(
+        f"Short documents: {documents} made of 4 consecutive paragraphs of one SQuAD article each "
+        f"(seed 3), {per_document} answerable questions about those paragraphs per document, "
+        "answered through `Assistant.stream(mode='generative')` after the document's prompt prefix "
+        "is cached. Each document fits the model's context, so, as with the essay, the whole "
+        "document is in the prompt; the SQuAD section below answers from retrieved passages "
+        "instead. For measuring prompt changes in the mode the essay uses, not for tuning to."
+    )
+    return section
+
+
+def _short_documents(b: Bench, documents: int, per_document: int):  # noqa: ANN202
+    """(title, text, [(question, gold answers)]) for 4-paragraph pieces of the SQuAD articles."""
+    data = json.loads(b.squad.read_text(encoding="utf-8"))["data"]
+    rng = random.Random(3)
+    for article in data[:documents]:
+        start = rng.randrange(0, len(article["paragraphs"]) - 4)
+        paragraphs = article["paragraphs"][start:start + 4]
+        answerable = [(qa["question"].strip(), tuple(dict.fromkeys(a["text"] for a in qa["answers"])))
+                      for p in paragraphs for qa in p["qas"]
+                      if not qa.get("is_impossible") and qa["answers"]]
+        questions = rng.sample(answerable, min(per_document, len(answerable)))
+        yield article["title"], "\n\n".join(p["context"] for p in paragraphs), questions
+
+
 def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN001
     """Adds the speed rows, with and without prompt lookup; returns the decode rate p50 (tokens/s)."""
     llama = assistant._load_generator().model._llama

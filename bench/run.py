@@ -35,9 +35,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "serve": ("bench.serving", "serve"),
     "load": ("bench.serving", "load_test"),
     "generative": ("bench.generative", "generative"),
+    "generative_docs": ("bench.generative", "generative_docs"),
     "generative_squad": ("bench.generative", "generative_squad"),
 }
-GENERATIVE = ["generative", "generative_squad"]
+GENERATIVE = ["generative", "generative_docs", "generative_squad"]
 DEFAULT = [name for name in SECTIONS if name not in GENERATIVE]
 
 INTRO = """# Benchmarks
@@ -52,6 +53,7 @@ Reproduce (from the repository root, after `make install` or `make test`):
     make bench                        # = .venv/bin/python -m bench.run (all but generative)
     .venv/bin/python -m bench.run --only quality,rrf   # rerun some sections, keep the others
     .venv/bin/python -m bench.run --only generative    # the local LLM's speed (a minute)
+    .venv/bin/python -m bench.run --only generative_docs    # its answers on short documents
     .venv/bin/python -m bench.run --only generative_squad   # its SQuAD quality (slow, resumable)
 
 Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
