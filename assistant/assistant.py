@@ -228,7 +228,8 @@ class Assistant:
         standalone = question
         if history:
             try:
-                standalone = generator.rewrite(question, history)
+                # a rewrite that drops the question's words or recites the prompt is not used
+                standalone = generator.rewrite(question, history) or _follow_up(question, history)
             except ModelError as exc:
                 log.warning("follow-up rewrite failed: %s", exc)
                 standalone = _follow_up(question, history)

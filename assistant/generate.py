@@ -127,8 +127,9 @@ class Generator:
         messages = self._answer_messages("What is the text about?", ())[2]
         self._invoke(messages, max_tokens=1)
 
-    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
-        """The follow-up as a standalone question; the question itself when it needs no rewrite."""
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
+        """The follow-up as a standalone question; the question itself when it needs no rewrite;
+        None when the model's rewrite is unusable (the caller then reads the question its own way)."""
         if not history or not looks_like_follow_up(question):
             return question
         lines = []
@@ -142,8 +143,8 @@ class Generator:
                              max_tokens=REWRITE_MAX_TOKENS)
         rewritten = _clean_rewrite(reply)
         if not rewritten or self._guard.scan(rewritten)[1] or not _keeps_topic(question, rewritten):
-            log.info("kept the follow-up as asked; the rewrite %r did not fit", rewritten)
-            return question
+            log.info("the rewrite %r of the follow-up %r did not fit", rewritten, question)
+            return None
         return rewritten
 
     def stream(self, question: str, passages: Sequence[Passage],

@@ -199,10 +199,28 @@ def test_rewrite_sends_bounded_history_and_cleans_the_reply(chunks):
 def test_a_rewrite_that_drops_the_question_or_recites_the_prompt_is_not_used(chunks, prompts):
     history = [Turn("Who says “We’re modeled from trash”?", "Ruth does. [1]")]
     off_topic = scripted_generator(chunks, "Who is Madame Marie-Claude?")
-    assert off_topic.rewrite("what page is that on?", history) == "what page is that on?"
+    assert off_topic.rewrite("what page is that on?", history) is None
     instructions = prompts.rewrite_user.template.split("\n\n")[-1]
     reciting = scripted_generator(chunks, instructions.replace("{question}", ""))
-    assert reciting.rewrite("what page is that on?", history) == "what page is that on?"
+    assert reciting.rewrite("what page is that on?", history) is None
+
+
+def test_a_follow_up_the_model_cannot_rewrite_is_searched_with_the_questions_it_leans_on(
+        essay_index_dir, embedder, chunks, prompts):
+    from assistant.assistant import Assistant
+    from assistant.index import load_index
+
+    # the 1.5B model once rewrote "What page?" as the rewrite prompt's own instructions
+    settings = Settings(index_dir=essay_index_dir, llm_backend="llamacpp", mode="generative")
+    model = Scripted(reply="Madame Marie-Claude asks it [1].", prompts_seen=[])
+    facade = Assistant(settings, load_index(essay_index_dir, embedder), embedder,
+                       generator=Generator(model, prompts, chunks, settings))
+    who = "Who says “Poor creatures”?"
+    history = [Turn(who, "Madame Marie-Claude asks it. [1]")]
+    answer = facade.ask("What page?", history=history)
+    assert len(model.prompts_seen) == 2  # the rewrite was asked for (and dropped "page")
+    assert answer.standalone_question == f"{who} What page?"
+    assert not answer.refused and answer.retrieved[0].chunk.pages == ["254"]
 
 
 def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
