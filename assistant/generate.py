@@ -304,7 +304,9 @@ def _clean_rewrite(reply: str) -> str:
     if not lines:
         return ""
     text = re.sub(r"^(?:rewritten|standalone|complete)?\s*question\s*:\s*", "", lines[0], flags=re.I)
-    text = strip_markers(text).strip().strip('"“”').strip()
+    text = strip_markers(text).strip()
+    if len(text) > 1 and text[0] in '"“' and text[-1] in '"”':  # quotes around the whole line only:
+        text = text[1:-1].strip()  # ...say "Poor creatures. What did we do to you?" keeps its own
     return text if len(text) <= 300 else ""
 
 

@@ -196,6 +196,14 @@ def test_rewrite_sends_bounded_history_and_cleans_the_reply(chunks):
     assert "Student: Who says it?" in user and "[1]" not in user and "x" * 301 not in user
 
 
+def test_a_rewrite_loses_quotes_around_it_but_keeps_a_quotation_it_ends_with(chunks):
+    history = [Turn("Who says “Poor creatures”?", "Madame Marie-Claude asks it. [1]")]
+    ending = 'Why does Madame say "Poor creatures. What did we do to you?"'
+    assert scripted_generator(chunks, ending).rewrite("Why does she say it?", history) == ending
+    wrapped = scripted_generator(chunks, "“Why does Madame say it?”")
+    assert wrapped.rewrite("Why does she say it?", history) == "Why does Madame say it?"
+
+
 def test_a_rewrite_that_drops_the_question_or_recites_the_prompt_is_not_used(chunks, prompts):
     history = [Turn("Who says “We’re modeled from trash”?", "Ruth does. [1]")]
     off_topic = scripted_generator(chunks, "Who is Madame Marie-Claude?")
