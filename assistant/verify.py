@@ -3,15 +3,17 @@
 A sentence is verified when it cites at least one valid passage (invalid markers are dropped),
 every quotation in it appears verbatim in a cited passage, every name and number in it appears in
 the cited passages, a name next to a quotation (its speaker) appears in a passage that holds that
-quotation, at least half its content words occur there, and a sentence that says what someone is
-("Madame is the narrator") has a cited sentence naming both. Quotations forgive only whitespace,
-quote styles and the punctuation at the edges; names forgive a plural s, numbers the way they are
-written ("three thousand", "3,000"). Sentences that fail are left out of the displayed answer;
-their checks say why.
+quotation, at least half its content words occur there, a sentence that says what someone is
+("Madame is the narrator") has a cited sentence naming both, and it does not open with a yes or
+no. Quotations forgive only whitespace, quote styles and the punctuation at the edges; names
+forgive a plural s, numbers the way they are written ("three thousand", "3,000"). Sentences that
+fail are left out of the displayed answer; their checks say why.
 
 This is a lexical check, not an entailment model: it catches wrong speakers, misquotations,
 invented names or numbers, a role given to the wrong character and sentences about something
-else, not a paraphrase that reverses the meaning.
+else, not a paraphrase that reverses the meaning. That is also why a sentence opening with "Yes,"
+or "No," is never verified: its words may all be in the passage ("whether there is any grey area")
+while the verdict is the model's own.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ _PHRASE_END = set(
 )
 _CLAUSE_START = re.compile(r"[,;:()]|\b(?:and|but|while|because|since|although|who|which|that)\b")
 MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
+_VERDICT = re.compile(r"\s*(?:yes|no)\s*[,.!;:\u2014\u2013-]", re.IGNORECASE)  # not "No one"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def check_sentence(
     cited = [normalize(numbered[n - 1].text) for n in valid]
     cited_lower = [c.lower() for c in cited]
     failed = False
+    if _VERDICT.match(text):
+        problems.append("opens with a yes or no, which the passages' words cannot confirm")
+        failed = True
 
     quotes = quotations(text)
     without_quotes = blank_quotations(text, quotes)

@@ -114,6 +114,20 @@ def test_a_sentence_saying_who_someone_is_needs_one_cited_sentence_that_says_it(
     assert unnamed.problems == ('no cited sentence says it is "fictional school"',)
 
 
+def test_a_yes_or_no_is_never_verified_though_its_words_are_in_the_passage(passages):
+    grey = number_of(passages, "grey area")
+    # the essay asks "whether there is any grey area"; it never answers yes
+    verdict = check_sentence(f"Yes, there is a grey area in the definition of a human [{grey}].",
+                             passages)
+    assert verdict.problems == ("opens with a yes or no, which the passages' words cannot confirm",)
+    assert not check_sentence(f"No. The text asks whether there is any grey area [{grey}].",
+                              passages).verified
+    assert check_sentence(f"The text urges us to consider whether there is any grey area [{grey}].",
+                          passages).verified
+    no_one = check_sentence(f"No one holds the power in labeling others [{grey}].", passages)
+    assert not any("yes or no" in p for p in no_one.problems)
+
+
 def test_the_prompts_refusal_is_never_shown_as_an_answer(passages):
     result = verify_answer("The essay does not say [3].", passages, ["The essay does not say."])
     assert result.text == "" and result.removed == 1
