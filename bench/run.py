@@ -4,6 +4,7 @@
     python -m bench.run --only latency,quality       # some sections; the others keep their results
     python -m bench.run --generative                 # also the local LLM (slow: an hour and more)
     python -m bench.run --only generative            # the local LLM's speed alone (a minute)
+    python -m bench.run --only generative_docs       # its answers on short documents (minutes)
     python -m bench.run --only generative_squad      # its SQuAD sample alone (slow, resumable)
     python -m bench.run --render                     # rewrite BENCHMARKS.md from stored results
 
