@@ -213,16 +213,22 @@ def test_a_rewrite_that_drops_the_question_or_recites_the_prompt_is_not_used(chu
     assert reciting.rewrite("what page is that on?", history) is None
 
 
-def test_a_follow_up_the_model_cannot_rewrite_is_searched_with_the_questions_it_leans_on(
-        essay_index_dir, embedder, chunks, prompts):
+def scripted_facade(index_dir, embedder, chunks, prompts, reply):
+    """The real facade over the essay's index, in Explain mode, with a scripted chat model."""
     from assistant.assistant import Assistant
     from assistant.index import load_index
 
+    settings = Settings(index_dir=index_dir, llm_backend="llamacpp", mode="generative")
+    model = Scripted(reply=reply, prompts_seen=[])
+    return Assistant(settings, load_index(index_dir, embedder), embedder,
+                     generator=Generator(model, prompts, chunks, settings)), model
+
+
+def test_a_follow_up_the_model_cannot_rewrite_is_searched_with_the_questions_it_leans_on(
+        essay_index_dir, embedder, chunks, prompts):
     # the 1.5B model once rewrote "What page?" as the rewrite prompt's own instructions
-    settings = Settings(index_dir=essay_index_dir, llm_backend="llamacpp", mode="generative")
-    model = Scripted(reply="Madame Marie-Claude asks it [1].", prompts_seen=[])
-    facade = Assistant(settings, load_index(essay_index_dir, embedder), embedder,
-                       generator=Generator(model, prompts, chunks, settings))
+    facade, model = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                    "Madame Marie-Claude asks it [1].")
     who = "Who says “Poor creatures”?"
     history = [Turn(who, "Madame Marie-Claude asks it. [1]")]
     answer = facade.ask("What page?", history=history)
@@ -259,13 +265,9 @@ def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
 def test_an_answer_with_no_verifiable_sentence_falls_back_to_quotes_and_keeps_the_draft(
         essay_index_dir, embedder, chunks, prompts):
     from assistant.api import AnswerRecord
-    from assistant.assistant import Assistant
-    from assistant.index import load_index
 
-    settings = Settings(index_dir=essay_index_dir, llm_backend="llamacpp", mode="generative")
-    model = Scripted(reply="Miss Emily says it in 1999 [1]. She is sorry [9].", prompts_seen=[])
-    facade = Assistant(settings, load_index(essay_index_dir, embedder), embedder,
-                       generator=Generator(model, prompts, chunks, settings))
+    facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                "Miss Emily says it in 1999 [1]. She is sorry [9].")
     streamed, answer = run(facade, "Who says “Poor creatures”?")
     assert answer.mode == "extractive" and answer.notice.startswith("No generated sentence")
     assert "Madame Marie-Claude" in answer.answer and answer.citations
