@@ -22,6 +22,7 @@ from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
 from assistant.retrieval import Hits, HybridRetriever
 from assistant.schema import Answer, Chunk, Document, Turn
+from assistant.verify import VERDICT
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,9 @@ class Assistant:
             return
         if nothing_verified:
             notice = "No generated sentence could be checked against the essay, so here are its own words."
+            if generated and any(VERDICT in c.problems for c in generated.checks):
+                notice = ("Explain does not answer yes or no: the essay's words cannot confirm a "
+                          "verdict. Here is what the essay says.")
             answer = self._extractive(question, hits, started, id, standalone, notice=notice)
             # Never shown to the student; in the record, a researcher sees why it fell back.
             yield _replace(answer, draft=generated.checks if generated else None)

@@ -67,6 +67,7 @@ _PHRASE_END = set(
 _CLAUSE_START = re.compile(r"[,;:()]|\b(?:and|but|while|because|since|although|who|which|that)\b")
 MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
 _VERDICT = re.compile(r"\s*(?:yes|no)\s*[,.!;:\u2014\u2013-]", re.IGNORECASE)  # not "No one"
+VERDICT = "opens with a yes or no, which the passages' words cannot confirm"
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def check_sentence(
     cited_lower = [c.lower() for c in cited]
     failed = False
     if _VERDICT.match(text):
-        problems.append("opens with a yes or no, which the passages' words cannot confirm")
+        problems.append(VERDICT)
         failed = True
 
     quotes = quotations(text)

@@ -262,6 +262,15 @@ def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
     assert guide("Ruth says it [7", "]") is None and guide("Ruth says it [7", "].") is None
 
 
+def test_an_answer_that_only_says_yes_falls_back_to_quotes_saying_why(
+        essay_index_dir, embedder, chunks, prompts):
+    facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                "Yes, there is a grey area in the definition of a human [1].")
+    answer = facade.ask("Is there a grey area in the definition of a human?")
+    assert answer.mode == "extractive" and "whether there is any grey area" in answer.answer
+    assert answer.notice.startswith("Explain does not answer yes or no")
+
+
 def test_an_answer_with_no_verifiable_sentence_falls_back_to_quotes_and_keeps_the_draft(
         essay_index_dir, embedder, chunks, prompts):
     from assistant.api import AnswerRecord
