@@ -14,6 +14,8 @@ import random
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from assistant.metrics import percentile
 from bench.context import Bench
@@ -97,43 +99,38 @@ def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Sect
 def generative_docs(b: Bench, documents: int = 8, per_document: int = 5) -> Section:
     """Explain on short documents that fit the prompt whole, as the essay does (a few minutes)."""
     from assistant.assistant import Assistant
+    from assistant.errors import ModelError
     from assistant.generate import Generator
     from assistant.index import build_index, load_index
     from assistant.ingest import document_from_text
+    from assistant.llm import build_chat_model
     from assistant.prompting import load_prompts
 
     section = Section("generative_docs",
                       "Generative answers (local LLM): short documents held whole in the prompt")
     settings = b.settings.with_(llm_backend="llamacpp")
     prompts = load_prompts(settings.prompts_dir)
-    model = None
+    try:  # one model for every document; each gets its own prompt prefix
+        model = build_chat_model(settings).load()
+    except (ModelError, ImportError) as exc:
+        section.skipped = f"no local language model ({exc})"
+        return section
     records = []
     for number, (title, text, questions) in enumerate(_short_documents(b, documents, per_document)):
         directory = b.workdir / "short-documents" / f"doc{number}"
         build_index([document_from_text(title, text)], directory, b.embedder,
                     chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
         index = load_index(directory, b.embedder)
-        if model is None:  # one model for every document; each gets its own prompt prefix
-            first = Assistant(settings, index, b.embedder)
-            if not first.generative_available:
-                section.skipped = f"no local language model ({first._generator_error})"
-                return section
-            model = first._generator.model
         generator = Generator(model, prompts, index.chunks, settings)
         generator.warm_up()  # as the server does: the document's prefix is cached before questions
         assistant = Assistant(settings, index, b.embedder, generator=generator)
         for question, golds in questions:
-            t0, first_text, final = time.perf_counter(), None, None
-            for item in assistant.stream(question, mode="generative"):
-                if isinstance(item, str):
-                    if item.strip() and first_text is None:
-                        first_text = time.perf_counter() - t0
-                else:
-                    final = item
+            streamed = _stream_timed(assistant, question)
+            final = streamed.final
             records.append({"document": number, "answer": final.answer, "gold": {"answers": list(golds)},
                             "refused": final.refused, "checks": final.verification,
-                            "whole_document": generator.whole_document, "ttft": first_text,
-                            "total": time.perf_counter() - t0})
+                            "whole_document": generator.whole_document, "ttft": streamed.first,
+                            "total": streamed.total})
     generated = [r for r in records if r["checks"] is not None and not r["refused"]]
     checks = [c for r in generated for c in r["checks"]]
     section.rows += [
@@ -235,30 +232,45 @@ def _answer_essay_questions(assistant) -> dict:  # noqa: ANN001
     out: dict = {"ttft": [], "totals": [], "rates": [], "texts": [], "generated": 0,
                  "fallbacks": 0}
     for q in ESSAY_QUESTIONS:
-        t0 = time.perf_counter()
-        first = last = None
-        text, final = "", None
-        for item in assistant.stream(q, mode="generative"):
-            now = time.perf_counter()
-            if isinstance(item, str):
-                if item and first is None:
-                    first = now
-                last = now
-                text += item
-            else:
-                final = item
-        total = time.perf_counter() - t0
-        out["texts"].append(text)
-        if final is None or final.verification is None:
+        streamed = _stream_timed(assistant, q)
+        out["texts"].append(streamed.text)
+        if streamed.final is None or streamed.final.verification is None:
             out["fallbacks"] += 1
             continue
         out["generated"] += 1
-        out["ttft"].append(first - t0)
-        out["totals"].append(total)
-        tokens = count_tokens(text)
-        if last > first and tokens > 1:
-            out["rates"].append((tokens - 1) / (last - first))
+        out["ttft"].append(streamed.first)
+        out["totals"].append(streamed.total)
+        tokens = count_tokens(streamed.text)
+        if streamed.last > streamed.first and tokens > 1:
+            out["rates"].append((tokens - 1) / (streamed.last - streamed.first))
     return out
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """One question answered through `Assistant.stream`, timed in seconds from the question."""
+
+    text: str  # what was shown as it streamed
+    final: Any  # assistant.schema.Answer, or None if the stream ended without one
+    first: float | None  # when the first text was shown
+    last: float | None  # when the last text was shown
+    total: float
+
+
+def _stream_timed(assistant, question: str) -> Streamed:  # noqa: ANN001
+    t0 = time.perf_counter()
+    first = last = final = None
+    text = ""
+    for item in assistant.stream(question, mode="generative"):
+        now = time.perf_counter() - t0
+        if isinstance(item, str):
+            if item and first is None:
+                first = now
+            last = now
+            text += item
+        else:
+            final = item
+    return Streamed(text, final, first, last, time.perf_counter() - t0)
 
 
 def _squad(b: Bench, section: Section, sample: int, restart: bool) -> None:
