@@ -5,6 +5,7 @@
     python -m bench.run --generative                 # also the local LLM (slow: an hour and more)
     python -m bench.run --only generative            # the local LLM's speed alone (a minute)
     python -m bench.run --only generative_docs       # its answers on short documents (minutes)
+    python -m bench.run --only essay_quality         # both modes on questions written about the essay
     python -m bench.run --only generative_squad      # its SQuAD sample alone (slow, resumable)
     python -m bench.run --render                     # rewrite BENCHMARKS.md from stored results
 
@@ -37,9 +38,10 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "load": ("bench.serving", "load_test"),
     "generative": ("bench.generative", "generative"),
     "generative_docs": ("bench.generative", "generative_docs"),
+    "essay_quality": ("bench.essay", "essay_quality"),
     "generative_squad": ("bench.generative", "generative_squad"),
 }
-GENERATIVE = ["generative", "generative_docs", "generative_squad"]
+GENERATIVE = ["generative", "generative_docs", "essay_quality", "generative_squad"]
 DEFAULT = [name for name in SECTIONS if name not in GENERATIVE]
 
 INTRO = """# Benchmarks
@@ -55,6 +57,7 @@ Reproduce (from the repository root, after `make install` or `make test`):
     .venv/bin/python -m bench.run --only quality,rrf   # rerun some sections, keep the others
     .venv/bin/python -m bench.run --only generative    # the local LLM's speed (a minute)
     .venv/bin/python -m bench.run --only generative_docs    # its answers on short documents
+    .venv/bin/python -m bench.run --only essay_quality      # both modes, questions about the essay
     .venv/bin/python -m bench.run --only generative_squad   # its SQuAD quality (slow, resumable)
 
 Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
