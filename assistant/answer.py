@@ -19,8 +19,11 @@ from assistant.sentences import blank_quotations, find_names, listing, quotation
 TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
 )
+# Retrieval matches meaning and shared words, so a question in words the essay never uses may find
+# nothing ("Where is the novel set?" of "a dystopian late-nineties England"): say how to ask again.
 REFUSAL = (
-    "The essay doesn't say, as far as I can find: no passage in it answers this question. " + TRY_ASKING
+    "The essay doesn't say, as far as I can find: no passage in it answers this question. If you "
+    "think one does, ask again using the essay's own words. " + TRY_ASKING
 )
 # A question is answered only when its best sentence scores at least this (cosine plus weighted
 # share of the question's words); BENCHMARKS.md shows how it trades answers for refusals.
