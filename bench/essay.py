@@ -38,7 +38,8 @@ def essay_quality(b: Bench) -> Section:
     section.notes.append(
         f"Questions: {QUESTIONS.relative_to(ROOT)} ({len(quoted)} questions, "
         f"{sum(_answerable(r) for r in quoted)} answerable), asked of the shipped essay's index, "
-        "one at a time for Explain with its prompt prefix cached. Containment is metrics.py's "
+        "one at a time for Explain, which keeps the essay's prompt prefix cached from one question "
+        "to the next. Containment is metrics.py's "
         "`contains` (case and whitespace ignored), so \"thirty-one\" is found in "
         "\"thirty-one-year-old\". Targets are issue 3's, which asks for them on questions written "
         "about the essay as well as on SQuAD; Quote is shown beside Explain without one. Explain "
