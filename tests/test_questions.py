@@ -103,3 +103,22 @@ def test_squad_that_is_not_squad(tmp_path):
     path.write_text('{"data": [{"title": "T"}]}')
     with pytest.raises(InputError, match="not SQuAD v2 JSON"):
         read_squad(path)
+
+
+def test_the_benchmark_essay_questions_are_well_formed_and_their_answers_are_in_the_essay():
+    # bench/data/essay-questions.jsonl scores both modes (BENCHMARKS.md); a gold answer the shipped
+    # essay does not hold would count every answer as wrong, so each question needs one it holds.
+    from assistant.config import DEFAULT_DOCUMENT
+    from assistant.ingest import read_document
+    from assistant.metrics import fold
+
+    path = Path(__file__).parent.parent / "bench" / "data" / "essay-questions.jsonl"
+    questions, warnings = read(path)
+    essay = fold(read_document(DEFAULT_DOCUMENT).text)
+    assert warnings == [] and len(questions) == 39
+    assert len({q.id for q in questions}) == len(questions)
+    answerable = [q for q in questions if q.answerable is not False]
+    assert len(answerable) == 29 and all(q.answers for q in answerable)
+    assert all(not q.answers for q in questions if q.answerable is False)
+    missing = [q.id for q in answerable if not any(fold(a) in essay for a in q.answers)]
+    assert missing == []
