@@ -25,19 +25,19 @@ def essay_quality(b: Bench) -> Section:
     from assistant.modelfile import verified_model_path
 
     section = Section("essay_quality", "Quality on questions written about the essay (both modes)")
-    quoted = _run(b, "extractive", b.settings)
-    _rows(section, "Quote", quoted, targets=False)
+    quoted, quoted_metrics = _run(b, "extractive", b.settings)
+    _rows(section, "Quote", quoted, quoted_metrics, targets=False)
     try:  # the evaluation loads the model itself
         verified_model_path(b.settings)
     except ModelError as exc:
         section.notes.append(f"Explain was not measured: no local language model ({exc}).")
     else:
-        explained = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"))
-        _rows(section, "Explain", explained, targets=True)
+        explained, explained_metrics = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"))
+        _rows(section, "Explain", explained, explained_metrics, targets=True)
         section.tables.append(_misses(quoted, explained))
     section.notes.append(
-        f"Questions: {QUESTIONS.relative_to(ROOT)} ({len(quoted)} questions, "
-        f"{sum(_answerable(r) for r in quoted)} answerable), asked of the shipped essay's index, "
+        f"Questions: {QUESTIONS.relative_to(ROOT)} ({quoted_metrics['n']} questions, "
+        f"{quoted_metrics['n_answerable']} answerable), asked of the shipped essay's index, "
         "one at a time for Explain, which keeps the essay's prompt prefix cached from one question "
         "to the next. Containment is metrics.py's "
         "`contains` (case and whitespace ignored), so \"thirty-one\" is found in "
@@ -48,50 +48,37 @@ def essay_quality(b: Bench) -> Section:
     return section
 
 
-def _run(b: Bench, mode: str, settings) -> list[dict]:  # noqa: ANN001 - assistant.config.Settings
+def _run(b: Bench, mode: str, settings) -> tuple[list[dict], dict]:  # noqa: ANN001 - Settings
+    """The answer records and the run's overall metrics (what `assistant eval` computed)."""
     from assistant.evaluate import EvalOptions, run_eval
     from assistant.runs import read_records
 
     run_dir = b.workdir / f"essay-questions-{mode}"
     options = EvalOptions(questions=QUESTIONS, run_dir=run_dir, index_dir=Path(b.essay_index()),
                           mode=mode, restart=True, progress=mode == "generative")
-    run_eval(settings, options)
-    return list(read_records(run_dir / "answers.jsonl"))
+    summary = run_eval(settings, options)
+    return list(read_records(run_dir / "answers.jsonl")), summary["metrics"]["overall"]
 
 
-def _answerable(record: dict) -> bool:
-    return record["gold"].get("answerable") is not False
-
-
-def _contains(record: dict) -> bool:
-    from assistant.metrics import score_record
-
-    return bool(score_record(record)["contains"])  # False when refused
-
-
-def _rows(section: Section, label: str, records: list[dict], *, targets: bool) -> None:
-    from assistant.metrics import score_record
-
-    answerable = [r for r in records if _answerable(r)]
-    others = [r for r in records if not _answerable(r)]
-    given = [r for r in records if not r["refused"]]
-    checks = [c for r in records for c in r.get("verification") or []]
-
+def _rows(section: Section, label: str, records: list[dict], overall: dict, *,
+          targets: bool) -> None:
     def target(op: str, limit: float) -> dict:
         return {"target": (op, limit)} if targets else {}
 
     section.rows += [
         percent(f"{label}: answer contains the expected words (of answerable)",
-                sum(_contains(r) for r in answerable) / len(answerable), **target(">=", 85.0)),
-        percent(f"{label}: answerable questions refused",
-                sum(r["refused"] for r in answerable) / len(answerable), **target("<=", 3.0)),
-        percent(f"{label}: questions the essay does not answer, refused",
-                sum(r["refused"] for r in others) / len(others), **target(">=", 95.0)),
+                overall["contains"], **target(">=", 85.0)),
+        percent(f"{label}: answerable questions refused", overall["answerable_refused_rate"],
+                **target("<=", 3.0)),
+        percent(f"{label}: questions the essay does not answer, refused", overall["refusal_recall"],
+                **target(">=", 95.0)),
         row(f"{label}: answer length, mean characters ([n] markers removed)",
-            sum(score_record(r)["answer_chars"] for r in given) / max(1, len(given)), "{:.0f}"),
+            overall["answer_chars_mean"], "{:.0f}"),
     ]
     if label == "Explain":
+        given = [r for r in records if not r["refused"]]
         generated = [r for r in given if r.get("verification") is not None]
+        checks = [c for r in records for c in r.get("verification") or []]
         section.rows += [
             percent("Explain: generated sentences that pass verification",
                     sum(c["verified"] for c in checks) / max(1, len(checks)), **target(">=", 95.0)),
@@ -102,24 +89,24 @@ def _rows(section: Section, label: str, records: list[dict], *, targets: bool) -
 
 
 def _misses(quoted: list[dict], explained: list[dict]) -> str:
-    """A table of the questions either mode got wrong, with what each did."""
+    """A table of the questions either mode got wrong (metrics.py's `correct`), with what each did."""
+    from assistant.metrics import score_record
 
-    def verdict(r: dict, explain: bool = False) -> str:
-        if not _answerable(r):
+    def verdict(r: dict, score: dict, explain: bool = False) -> str:
+        if score["answerable"] is False:
             said = "refused" if r["refused"] else "**answered**"
         elif r["refused"]:
             said = "**refused**"
         else:
-            said = "contains" if _contains(r) else "**misses**"
+            said = "contains" if score["contains"] else "**misses**"
         fell_back = explain and not r["refused"] and r.get("verification") is None
         return said + " (quoted instead)" if fell_back else said
 
     lines = ["| id | question | kind | Quote | Explain |", "|---|---|---|---|---|"]
     for q, e in zip(quoted, explained, strict=True):
-        right = (_contains(q) if _answerable(q) else q["refused"],
-                 _contains(e) if _answerable(e) else e["refused"])
-        if not all(right):
+        q_score, e_score = score_record(q), score_record(e)
+        if not (q_score["correct"] and e_score["correct"]):
             question = q["question"].replace("|", "\\|")
-            lines.append(f"| {q['id']} | {question} | {q['gold'].get('tag', '')} | {verdict(q)} | "
-                         f"{verdict(e, explain=True)} |")
+            lines.append(f"| {q['id']} | {question} | {q['gold'].get('tag', '')} | "
+                         f"{verdict(q, q_score)} | {verdict(e, e_score, explain=True)} |")
     return "Questions either mode got wrong:\n\n" + "\n".join(lines)
