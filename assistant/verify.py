@@ -2,7 +2,8 @@
 
 A sentence is verified when it cites at least one valid passage (invalid markers are dropped),
 every quotation in it appears verbatim in a cited passage, every name and number in it appears in
-the cited passages, a name next to a quotation (its speaker) appears in a passage that holds that
+the cited passages (a number they hold only as a page citation, "(Ishiguro 166)", only as a page:
+"page 166", never "166 pages"), a name next to a quotation (its speaker) appears in a passage that holds that
 quotation, at least half its content words occur there, a sentence that says what someone is
 ("Madame is the narrator") has a cited sentence naming both, and it does not open with a yes or
 no. Quotations forgive only whitespace, quote styles and the punctuation at the edges; names
@@ -66,7 +67,9 @@ _PHRASE_END = set(
 )
 _CLAUSE_START = re.compile(r"[,;:()]|\b(?:and|but|while|because|since|although|who|which|that)\b")
 MIN_SUPPORT = 0.5  # share of a sentence's content words that must occur in its cited passages
-_VERDICT = re.compile(r"\s*(?:yes|no)\s*[,.!;:\u2014\u2013-]", re.IGNORECASE)  # not "No one"
+# "Yes, ...", "No. ...", and "No Kathy is not ..." (small models drop the comma), not "No one ...":
+# as a determiner "no" comes before a lower-case word.
+_VERDICT = re.compile(r"\s*(?:(?i:yes)\b|(?i:no)(?:\s*[,.!;:\u2014\u2013-]|\s+(?=[A-Z])))")
 VERDICT = "opens with a yes or no, which the passages' words cannot confirm"
 
 
@@ -145,9 +148,15 @@ def check_sentence(
             problems.append(f"name not in the cited passages: {name}")
             failed = True
     passage_numbers = find_numbers(passages_lower)
+    chunks = [numbered[n - 1] for n in valid]
+    in_text = find_numbers(" \n ".join(_without_citations(c).lower() for c in chunks))
     for number in sorted(find_numbers(without_quotes)):
         if number not in passage_numbers:
             problems.append(f"number not in the cited passages: {number}")
+            failed = True
+        elif number not in in_text and not _as_page(without_quotes, number):
+            # "(Ishiguro 166)" gives a page, not a count: "The novel has 166 pages" is invented
+            problems.append(f"{number} is only a page number in the cited passages")
             failed = True
     for subject, words in identity_claims(without_quotes):
         if not _states(cited, subject, words):
@@ -160,6 +169,22 @@ def check_sentence(
         failed = True
     return SentenceCheck(text=text, markers=tuple(valid), verified=not failed,
                          problems=tuple(problems))
+
+
+def _without_citations(chunk: Chunk) -> str:
+    """The passage with its parenthetical page citations blanked out."""
+    text = chunk.text
+    for citation in chunk.citations:
+        start, end = citation.start - chunk.start, citation.end - chunk.start
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def _as_page(sentence: str, number: str) -> bool:
+    """Whether the sentence gives the number as a page: "page 166", "p. 166", "(Ishiguro 166)"."""
+    n = re.escape(number)
+    return bool(re.search(rf"\b(?:pages?|pp?\.)\s*(?:\d+\s*(?:,|and|[-\u2013])\s*)*{n}\b"
+                          rf"|\([^()]*\b{n}\)", sentence, re.IGNORECASE))
 
 
 def identity_claims(text: str) -> list[tuple[list[str], list[str]]]:

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.config import DEFAULT_DOCUMENT
 from assistant.ingest import chunk_document, document_from_text, read_document
-from assistant.verify import check_sentence, split_sentences, verify_answer
+from assistant.verify import VERDICT, check_sentence, split_sentences, verify_answer
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,16 @@ def test_names_and_numbers_must_be_in_the_cited_passages(passages):
     )
 
 
+def test_a_page_number_is_only_verified_as_a_page(passages):
+    ruth = number_of(passages, "modeled from trash")  # "... (Ishiguro 166)"
+    for as_page in ("Ruth talks about her possible on page 166",
+                    "Ruth talks about her possible (Ishiguro 166)",
+                    "Ruth talks about her possible, p. 166"):
+        assert check_sentence(f"{as_page} [{ruth}].", passages).verified, as_page
+    counted = check_sentence(f"The novel has 166 pages [{ruth}].", passages)
+    assert counted.problems == ("166 is only a page number in the cited passages",)
+
+
 def test_a_sentence_its_passages_barely_support_is_unverified(passages):
     kathy = number_of(passages, "thirty-one")
     supported = check_sentence(
@@ -124,8 +134,12 @@ def test_a_yes_or_no_is_never_verified_though_its_words_are_in_the_passage(passa
                               passages).verified
     assert check_sentence(f"The text urges us to consider whether there is any grey area [{grey}].",
                           passages).verified
-    no_one = check_sentence(f"No one holds the power in labeling others [{grey}].", passages)
-    assert not any("yes or no" in p for p in no_one.problems)
+    # a small model drops the comma: "No Kathy is not in love with Tommy" is still a verdict
+    kathy = number_of(passages, "Kathy H.")
+    assert VERDICT in check_sentence(f"No Kathy is not a donor [{kathy}].", passages).problems
+    assert VERDICT in check_sentence(f"Yes Kathy is a Carer [{kathy}].", passages).problems
+    for determiner in ("No one holds the power in labeling others", "No clone holds the power"):
+        assert VERDICT not in check_sentence(f"{determiner} [{grey}].", passages).problems
 
 
 def test_the_prompts_refusal_is_never_shown_as_an_answer(passages):
