@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,13 +21,17 @@ TRY_ASKING = (
 )
 # Retrieval matches meaning and shared words, so a question in words the essay never uses may find
 # nothing ("Where is the novel set?" of "a dystopian late-nineties England"): say how to ask again.
-REFUSAL = (
-    "The essay doesn't say, as far as I can find: no passage in it answers this question. If you "
-    "think one does, ask again using the essay's own words. " + TRY_ASKING
-)
+NOT_FOUND = "The essay doesn't say, as far as I can find: no passage in it answers this question."
+REFUSAL = f"{NOT_FOUND} If you think one does, ask again using the essay's own words. {TRY_ASKING}"
 # A question is answered only when its best sentence scores at least this (cosine plus weighted
 # share of the question's words); BENCHMARKS.md shows how it trades answers for refusals.
 MIN_SCORE = 0.62
+# A refusal whose best sentence still scores this much shows that sentence, marked as not an
+# answer, so a student who asked in other words ("Where is the novel set?") sees what the essay
+# has ("a dystopian late-nineties England"). Below it, the best sentence is as close as those of
+# unrelated questions (an off-topic question scores up to about 0.42 on an essay this size).
+NEAR_SCORE = 0.45
+NEAR_CHARS = 300  # a longer nearest sentence is cut at a word, with an ellipsis
 CANDIDATE_PASSAGES = 3  # sentences are chosen from this many of the top passages
 # A further sentence is quoted only when it may hold the answer the best one lacks, and is worth
 # its length: it may take up to RUNNER_UP_CHARS * exp(-(best - its score) / RUNNER_UP_SCALE)
@@ -47,6 +51,7 @@ class Selection:
     cosine: float
     overlap: float
     reason: str = ""  # what a refusal says instead of REFUSAL, when it knows better
+    nearest: tuple[Chunk, int, int] | None = None  # a refusal's best sentence, if near enough
 
     @property
     def refused(self) -> bool:
@@ -81,7 +86,10 @@ def select(
         float(hits.sentence_overlap[rows[top]]),
     )
     if found.score < MIN_SCORE:
-        return found
+        if found.score < NEAR_SCORE:
+            return found
+        _source, start, end = sentences[rows[top]]
+        return replace(found, nearest=(owner[rows[top]], start, end))
     score = plain
     kind = expected_kind(hits.question)
     if kind:
@@ -156,9 +164,11 @@ def document_words(texts: list[str]) -> frozenset[str]:
     return frozenset(w for text in texts for w in _LETTERS.findall(text.lower()))
 
 
-def refusal(question: str, words: frozenset[str]) -> str:
+def refusal(question: str, words: frozenset[str], nearest: str | None = None,
+            paragraph: int | None = None) -> str:
     """The refusal, naming what the question asks about that the documents never mention
-    ("The essay never mentions Miss Emily"), else the general one."""
+    ("The essay never mentions Miss Emily"), else the general one; that one shows the `nearest`
+    sentence (from `paragraph`), when there is one, as what the essay does say."""
     text = blank_quotations(question, quotations(question))
     runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
     for name, at in find_names(text):
@@ -168,9 +178,20 @@ def refusal(question: str, words: frozenset[str]) -> str:
             runs.append((at, at + len(name)))
     # A run is unmentioned when one of its words is nowhere in the documents.
     missing = [text[start:end] for start, end in runs if _unknown(text[start:end], words)]
+    if not missing and nearest:
+        return (f"{NOT_FOUND} The closest it comes is in paragraph {paragraph}: "
+                f"\u201c{_shortened(nearest)}\u201d If that is what you meant, ask again in its "
+                "words.")
     if not missing:
         return REFUSAL
     return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
+
+
+def _shortened(sentence: str) -> str:
+    sentence = " ".join(sentence.split())
+    if len(sentence) <= NEAR_CHARS:
+        return sentence
+    return sentence[: sentence.rfind(" ", 0, NEAR_CHARS)].rstrip(",;:\u2014 ") + "\u2026"
 
 
 def _unknown(phrase: str, words: frozenset[str]) -> bool:

@@ -194,7 +194,7 @@ class Assistant:
     ) -> Answer:
         selection = self._select(hits)
         if selection.refused:
-            text, citations = selection.reason or refusal(hits.question, self._words), ()
+            text, citations = selection.reason or self._refusal(hits.question, selection), ()
         else:
             text, citations = render(selection, self._texts)
         return Answer(
@@ -209,6 +209,12 @@ class Assistant:
             notice=notice,
             standalone_question=standalone,
         )
+
+    def _refusal(self, question: str, selection: Selection) -> str:
+        if selection.nearest is None:
+            return refusal(question, self._words)
+        chunk, start, end = selection.nearest
+        return refusal(question, self._words, self._texts[chunk.source][start:end], chunk.paragraph)
 
     def _generative(self, question, k, history, stop, started, id) -> Iterator[str | Answer]:
         generator = self._load_generator()

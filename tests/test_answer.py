@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
-from assistant.answer import REFUSAL, TRY_ASKING, document_words, refusal, select
+from assistant.answer import NOT_FOUND, REFUSAL, TRY_ASKING, document_words, refusal, select
 from assistant.retrieval import Hits
 from assistant.schema import Chunk, Passage
 
@@ -97,9 +97,9 @@ def test_a_default_record_lists_k_passages_and_no_id(essay_assistant):
         ("Who is Miss Emily?", "The essay never mentions Miss Emily, so"),
         ("When did World War II end?", "The essay never mentions World War II, so"),  # "world" is in it
         ("Is Kathy like Frankenstein or Blade Runner?", "The essay never mentions Frankenstein or Blade"),
-        ("How does the novel end?", REFUSAL),  # every name it asks about is in the essay
-        ("What grade did this essay get?", REFUSAL),
-        ('Who says "Poor Things" in Hailsham?', REFUSAL),  # a quotation's words are not names
+        ("How does the novel end?", NOT_FOUND),  # every name it asks about is in the essay
+        ("What grade did this essay get?", NOT_FOUND),
+        ('Who says "Poor Things" in Hailsham?', NOT_FOUND),  # a quotation's words are not names
     ],
 )
 def test_questions_the_essay_does_not_answer_are_refused(essay_assistant, question, says):
@@ -107,7 +107,25 @@ def test_questions_the_essay_does_not_answer_are_refused(essay_assistant, questi
     record = answer.to_dict()
     assert record["refused"] is True and record["citations"] == []
     assert record["answer"].startswith(says) and "[" not in record["answer"]
-    assert record["answer"].endswith(TRY_ASKING)
+    assert record["answer"].endswith((TRY_ASKING, "ask again in its words."))
+
+
+def test_a_refusal_that_comes_close_quotes_the_nearest_sentence_uncited(essay_assistant):
+    near = essay_assistant.ask("Where is the novel set?")  # the essay: "a dystopian ... England"
+    assert near.refused and near.citations == ()
+    assert near.answer.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 1: \u201cThe "
+                                  "novel delivers us a dystopian late-nineties England")
+    assert near.answer.endswith("\u201d If that is what you meant, ask again in its words.")
+    # an unrelated question comes no nearer than any sentence does, so it gets no sentence
+    assert essay_assistant.ask("How do I bake sourdough bread?").answer == REFUSAL
+
+
+def test_a_long_nearest_sentence_is_cut_at_a_word():
+    words = document_words(["Kathy"])
+    said = refusal("Why?", words, "Kathy " + "waits and " * 60 + "leaves.", 3)
+    quoted = said[said.index("\u201c") + 1 : said.index("\u201d")]
+    assert quoted.endswith("and\u2026") and len(quoted) <= 301
+    assert said.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3:")
 
 
 def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
