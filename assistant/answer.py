@@ -187,6 +187,16 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
 
 
+_NEAREST = re.compile(r"The closest it comes is in paragraph \d+: \u201c(.*)\u201d If that is what you "
+                      r"meant, ask again in its words\.$", re.DOTALL)
+
+
+def nearest_in(refusal_text: str) -> str | None:
+    """The sentence a refusal quotes as the closest the essay comes, or None (for evaluations)."""
+    found = _NEAREST.search(refusal_text)
+    return found.group(1) if found else None
+
+
 def _shortened(sentence: str) -> str:
     sentence = " ".join(sentence.split())
     if len(sentence) <= NEAR_CHARS:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.metrics import score_record
 from bench.context import Bench
+from bench.quality import nearest_holds
 from bench.results import ROOT, Row, Section, percent, row
 
 QUESTIONS = ROOT / "bench" / "data" / "essay-questions.jsonl"
@@ -70,6 +72,9 @@ def _rows(section: Section, label: str, records: list[dict], overall: dict, *,
                 overall["contains"], **target(">=", 85.0)),
         percent(f"{label}: answerable questions refused", overall["answerable_refused_rate"],
                 **target("<=", 3.0)),
+        Row(f"{label}: ...refusals of them that quote, uncited, a sentence with the expected words",
+            nearest_holds([r for r in records if r["gold"].get("answerable")],
+                          contains=lambda r: bool(score_record(r)["contains"]))),
         percent(f"{label}: questions the essay does not answer, refused", overall["refusal_recall"],
                 **target(">=", 95.0)),
         row(f"{label}: answer length, mean characters ([n] markers removed)",
@@ -90,8 +95,6 @@ def _rows(section: Section, label: str, records: list[dict], overall: dict, *,
 
 def _misses(quoted: list[dict], explained: list[dict]) -> str:
     """A table of the questions either mode got wrong (metrics.py's `correct`), with what each did."""
-    from assistant.metrics import score_record
-
     def verdict(r: dict, score: dict, explain: bool = False) -> str:
         if score["answerable"] is False:
             said = "refused" if r["refused"] else "**answered**"

@@ -10,7 +10,7 @@ reciprocal rank fusion against the product's score fusion, and the LangChain ret
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -48,6 +48,8 @@ def quality(b: Bench) -> Section:
                 overall["contains"]),
         percent("answerable questions refused", overall["answerable_refused_rate"],
                 target=("<=", 3.0)),
+        Row("...refusals of them that quote, uncited, a sentence holding the gold answer",
+            nearest_holds(answerable)),
         percent("questions from another article refused (each against all 7 others)",
                 cross["all"], target=(">=", 95.0)),
         percent("...rotation: article i+1's questions against article i's index",
@@ -83,6 +85,19 @@ def squad_contains(record: dict) -> bool:
     text = f" {normalize_answer(strip_markers(record['answer']))} "
     golds = [normalize_answer(g) for g in record["gold"].get("answers", [])]
     return any(g and f" {g} " in text for g in golds)
+
+
+def nearest_holds(answerable: Sequence[dict], contains: Callable[[dict], bool] | None = None
+                  ) -> str:
+    """'a of b': refused answerable records whose refusal quotes a nearest sentence holding a gold
+    answer (`contains`, SQuAD-normalized by default), of all refused answerable records."""
+    from assistant.answer import nearest_in
+
+    contains = contains or squad_contains
+    refused = [r for r in answerable if r["refused"]]
+    held = sum(contains({**r, "refused": False, "answer": nearest_in(r["answer"]) or ""})
+               for r in refused)
+    return f"{held} of {len(refused)}"
 
 
 def baseline_hits(b: Bench, k: int) -> dict[int, float]:

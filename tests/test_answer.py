@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
-from assistant.answer import NOT_FOUND, REFUSAL, TRY_ASKING, document_words, refusal, select
+from assistant.answer import (
+    NOT_FOUND,
+    REFUSAL,
+    TRY_ASKING,
+    document_words,
+    nearest_in,
+    refusal,
+    select,
+)
 from assistant.retrieval import Hits
 from assistant.schema import Chunk, Passage
 
@@ -126,6 +134,7 @@ def test_a_long_nearest_sentence_is_cut_at_a_word():
     quoted = said[said.index("\u201c") + 1 : said.index("\u201d")]
     assert quoted.endswith("and\u2026") and len(quoted) <= 301
     assert said.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3:")
+    assert nearest_in(said) == quoted and nearest_in(REFUSAL) is None  # what evaluations read
 
 
 def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
