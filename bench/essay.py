@@ -43,9 +43,10 @@ def essay_quality(b: Bench) -> Section:
         "one at a time for Explain, which keeps the essay's prompt prefix cached from one question "
         "to the next. Containment is metrics.py's "
         "`contains` (case and whitespace ignored), so \"thirty-one\" is found in "
-        "\"thirty-one-year-old\". Targets are issue 3's, which asks for them on questions written "
-        "about the essay as well as on SQuAD; Quote is shown beside Explain without one. Explain "
-        "answers only what retrieval finds support for, so both modes refuse the same questions."
+        "\"thirty-one-year-old\" but not in \"31\". Targets are issue 3's, which asks for them on "
+        "questions written about the essay as well as on SQuAD; Quote is shown beside Explain "
+        "without one. Explain answers only what retrieval finds support for, so both modes refuse "
+        "the same questions."
     )
     return section
 
