@@ -170,6 +170,8 @@ CSS = """
 #chat .answer .marker, #chat .source .marker { font-weight: 600; color: var(--color-accent); }
 #chat .notice { margin-top: .4rem; font-style: italic; }
 #chat .refused { font-style: italic; }
+#chat .refused blockquote.nearest { font-style: normal; margin: .4rem 0; padding-left: .6rem;
+  border-left: 3px solid var(--border-color-primary); }
 #chat .unverified { text-decoration: underline dotted; }
 #chat .waiting { opacity: .6; }
 #chat details.sources { margin-top: .6rem; }

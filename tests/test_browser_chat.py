@@ -206,6 +206,22 @@ def test_bad_input_shows_a_message_and_html_stays_text(browser, app_url):
         visit.close()
 
 
+def test_a_refusal_sets_the_nearest_sentence_apart_without_sources(browser, app_url):
+    visit = Visit(browser, app_url)
+    try:
+        page = visit.page
+        page.locator("#mode").get_by_text("Quote the essay", exact=True).click()
+        visit.ask("Where is the novel set?")  # the essay: "a dystopian late-nineties England"
+        answer = visit.last_answer()
+        assert answer.locator(".refused").count() == 1
+        assert answer.locator("details.sources").count() == 0
+        assert "late-nineties England" in answer.locator("blockquote.nearest").inner_text()
+        assert page.locator("#essay mark").count() == 0  # nothing is cited, so nothing is marked
+        visit.shot("chat-refusal-nearest")
+    finally:
+        visit.close()
+
+
 def test_two_browsers_never_see_each_others_conversation(browser, app_url):
     first, second = Visit(browser, app_url), Visit(browser, app_url)
     try:

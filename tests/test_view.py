@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from assistant.answer import refusal
 from assistant.config import Settings
 from assistant.ingest import chunk_document, read_document
 from assistant.schema import Answer, Citation, SentenceCheck
@@ -64,6 +65,11 @@ def test_refused_answer_has_no_sources_and_unverified_sentences_are_flagged(essa
     _, chunks = essay
     refused = answer_message(Answer("q", "The essay doesn't say.", True, "extractive"))
     assert "<details" not in refused["content"] and "refused" in refused["content"]
+    said = refusal("Where?", frozenset(), "Kathy <b>waits</b>.", 2)
+    near = answer_message(Answer("Where?", said, True, "extractive"))["content"]
+    assert '<blockquote class="nearest">Kathy &lt;b&gt;waits&lt;/b&gt;.</blockquote>' in near
+    assert "in paragraph 2:<blockquote" in near and "\u201c" not in near  # set apart, not quoted
+    assert "<details" not in near and "ask again in its words." in near
     checks = (
         SentenceCheck("Ruth says it [1].", (1,), False, ("quote not in passage [1]",)),
         SentenceCheck("Kathy narrates [1].", (1,), True),
