@@ -37,12 +37,14 @@ _SMALL_NUMBERS = {
     "twenty thirty forty fifty sixty seventy eighty ninety".split())}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
 _SCALED = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)\s+(hundred|thousand|million|billion)\b")
-# Words that open a sentence before a name without being one: "Many Spanish settlers", "After Rollo".
+# Words that open a sentence before a name without being one: "Many Spanish settlers", "After Rollo",
+# and a question's own words: "What South African industry ...", "Besides Britain, where ...".
 _OPENERS = set(
     "many most some several few both each every all any no after before during while when where "
     "since although though because if unless until once despite following under over between "
     "among against about from into through with without by for to as at in on of upon "
-    "then there here today later earlier only even also not unlike like".split()
+    "then there here today later earlier only even also not unlike like besides "
+    "what which who whom whose why how whether".split()
 )
 # Capitalized mid-sentence without being names (after a colon, in titles, "I").
 _COMMON = {

@@ -144,6 +144,11 @@ def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
     assert refusal("Did Kathy H. meet Ruth and Tommy?", words).startswith(
         "The essay never mentions Ruth or Tommy, so it cannot answer this."
     )
+    # a question's opening word is not part of the name after it
+    assert refusal("What Booker Prize did it win?", words).startswith(
+        "The essay never mentions Booker Prize,"
+    )
+    assert refusal("Besides Kathy, who meets Ruth?", words).startswith("The essay never mentions Ruth,")
 
 
 @pytest.mark.parametrize(
