@@ -28,7 +28,7 @@ from assistant.prompting import LeakGuard, Prompts, format_passages, load_prompt
 from assistant.pump import pump
 from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
 from assistant.sentences import strip_markers
-from assistant.verify import verify_answer
+from assistant.verify import NAMES_NO_ONE, names_no_one, verify_answer, withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,8 @@ class Generator:
         if len(text) > shown:
             yield text[shown:]
         verified = verify_answer(text, numbered, self._refusals, alternatives=ranked)
+        if names_no_one(question, verified):
+            verified = withdrawn(verified, NAMES_NO_ONE)
         notices = []
         if stopped:
             notices.append("Stopped before the answer was finished.")

@@ -3,12 +3,15 @@
 A sentence is verified when it cites at least one valid passage (invalid markers are dropped),
 every quotation in it appears verbatim in a cited passage, every name and number in it appears in
 the cited passages (a number they hold only as a page citation, "(Ishiguro 166)", only as a page:
-"page 166", never "166 pages"), a name next to a quotation (its speaker) appears in a passage that holds that
-quotation, at least half its content words occur there, a sentence that says what someone is
-("Madame is the narrator") has a cited sentence naming both, and it does not open with a yes or
-no. Quotations forgive only whitespace, quote styles and the punctuation at the edges; names
-forgive a plural s, numbers the way they are written ("three thousand", "3,000"). Sentences that
-fail are left out of the displayed answer; their checks say why.
+"page 166", never "166 pages"), a name next to a quotation (its speaker) appears in a passage that
+holds that quotation, at least half its content words occur there, a sentence that says what
+someone is ("Madame is the narrator") has a cited sentence naming both, one that says who wrote
+something has a cited passage naming that person as an author ("Shelley's Frankenstein", a
+citation "(Shelley 58)"), and it does not open with a yes or no. Quotations forgive only
+whitespace, quote styles and the punctuation at the edges; names forgive a plural s, numbers the
+way they are written ("three thousand", "3,000"). Sentences that fail are left out of the
+displayed answer; their checks say why. An answer to a question opening with "Who" must name
+someone the question does not, or none of it is shown ("The creature attacks the creature").
 
 This is a lexical check, not an entailment model: it catches wrong speakers, misquotations,
 invented names or numbers, a role given to the wrong character and sentences about something
@@ -163,12 +166,58 @@ def check_sentence(
             who = " ".join(subject) or "it"
             problems.append(f'no cited sentence says {who} is "{" ".join(words)}"')
             failed = True
+    for author in authorship_claims(without_quotes):
+        if not _credits(chunks, author):
+            problems.append(f"no cited passage names {' '.join(author)} as an author")
+            failed = True
     support = _support(without_quotes, passages_lower)
     if support < MIN_SUPPORT:
         problems.append(f"only {support:.0%} of its words are in the cited passages")
         failed = True
     return SentenceCheck(text=text, markers=tuple(valid), verified=not failed,
                          problems=tuple(problems))
+
+
+_WROTE = re.compile(r"\b(?:wrote|writes|has written|had written|authored)\b", re.IGNORECASE)
+_WRITTEN_BY = re.compile(r"\b(?:written|authored) by\b", re.IGNORECASE)
+_IS_AUTHOR = re.compile(r"\b(?:is|was)\s+(?:the\s+)?(?:author|writer)\b", re.IGNORECASE)
+_AUTHOR_IS = re.compile(r"\b(?:author|writer)\b[^,;.]*?\b(?:is|was)\s+", re.IGNORECASE)
+# what a passage says when it names the author: "written", "novelist", ...
+_AUTHOR_WORDS = re.compile(r"\b(?:wrote|writes|written|writing|author|authored|novelist|writer|"
+                           r"poet|playwright)\b", re.IGNORECASE)
+
+
+def authorship_claims(text: str) -> list[list[str]]:
+    """The names a sentence gives as the author of something: "Victor Frankenstein wrote
+    Frankenstein", "... written by Mary Shelley", "Shelley is the author", "The author is Shelley"."""
+    claims = []
+    for match in (*_WROTE.finditer(text), *_IS_AUTHOR.finditer(text)):
+        clause = 0
+        for boundary in _CLAUSE_START.finditer(text, 0, match.start()):
+            clause = boundary.end()
+        claims.append(subject_names(text[clause : match.start()]))
+    for match in (*_WRITTEN_BY.finditer(text), *_AUTHOR_IS.finditer(text)):
+        names = re.match(r"\s*((?:[A-Z][\w\u2019'\-]*\.?\s*)+)", text[match.end():])
+        claims.append(subject_names(names.group(1)) if names else [])
+    return [names for names in claims if names]
+
+
+def _credits(chunks: Sequence[Chunk], author: Sequence[str]) -> bool:
+    """Whether a passage names the author as one: a citation "(Shelley 58)", a possessive title
+    "Mary Shelley's Frankenstein", "by Mary Shelley", or a sentence with the name and "wrote",
+    "novelist" and the like. A necessary condition only: "Ruth's fears" passes for Ruth too."""
+    last = re.escape(author[-1])
+    credited = re.compile(rf"\b{last}(?:['\u2019]s?\b)|\bby\s+(?:[A-Z][\w.\-]*\s+)*{last}\b")
+    for chunk in chunks:
+        if any(c.author and author[-1] in c.author.split() for c in chunk.citations):
+            return True
+        text = normalize(chunk.text)
+        if credited.search(text):
+            return True
+        if any(_AUTHOR_WORDS.search(s) and re.search(rf"\b{last}\b", s)
+               for s in split_sentences(text)):
+            return True
+    return False
 
 
 def _without_citations(chunk: Chunk) -> str:
@@ -278,6 +327,29 @@ def verify_answer(
     citations = tuple(Citation(marker=m, chunk=numbered[n - 1]) for n, m in display.items())
     return Verified(text=" ".join(shown), citations=citations, checks=tuple(checks),
                     removed=removed)
+
+
+_ASKS_WHO = re.compile(r"\s*(?:who|whom|whose)\b", re.IGNORECASE)
+NAMES_NO_ONE = "names no one the question does not, though it asks who"
+
+
+def names_no_one(question: str, verified: Verified) -> bool:
+    """Whether a question opening with "Who" got shown sentences that name no one it does not
+    already name: "The creature attacks the creature" for "Who attacks the creature?"."""
+    if not _ASKS_WHO.match(question) or not verified.text:
+        return False
+    asked = {w.lower() for w in _WORDS.findall(question)}
+    shown = [c.text for c in verified.checks if c.verified]
+    return not any(name.lower() not in asked
+                   for text in shown for name in subject_names(blank_quotations(text, quotations(text))))
+
+
+def withdrawn(verified: Verified, problem: str) -> Verified:
+    """The answer with every shown sentence failed for `problem`: nothing left to display."""
+    checks = tuple(SentenceCheck(text=c.text, markers=(), verified=False,
+                                 problems=(*c.problems, problem) if c.verified else c.problems)
+                   for c in verified.checks)
+    return Verified(text="", citations=(), checks=checks, removed=len(checks))
 
 
 def _is_refusal(check: SentenceCheck) -> bool:

@@ -18,6 +18,7 @@ from assistant.errors import ModelError
 from assistant.generate import Generated, Generator, cite_every_sentence
 from assistant.prompting import LeakGuard, load_prompts
 from assistant.schema import Answer, Passage, Turn
+from assistant.verify import NAMES_NO_ONE
 
 # --- the generator's own logic, driven by a scripted chat model ----------------------------------
 
@@ -288,6 +289,22 @@ def test_an_answer_with_no_verifiable_sentence_falls_back_to_quotes_and_keeps_th
     assert "name not in the cited passages: Emily" in record["draft"][0]["problems"]
     assert "number not in the cited passages: 1999" in record["draft"][0]["problems"]
     AnswerRecord.model_validate(record)  # POST /api/ask returns the same record
+
+
+def test_a_who_answer_that_names_no_one_falls_back_to_quotes(essay_index_dir, embedder, chunks,
+                                                             prompts):
+    ruth = next(n for n, c in enumerate(chunks, 1) if "modeled from trash" in c.text)
+    facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                f"The clones say the clones are modeled from trash [{ruth}].")
+    streamed, answer = run(facade, "Who says the clones are modeled from trash?")
+    assert answer.mode == "extractive" and answer.notice.startswith("No generated sentence")
+    assert "Ruth" in answer.answer
+    assert [d.problems[-1] for d in answer.draft] == [NAMES_NO_ONE]
+    # naming someone the question does not is an answer, checked as usual
+    facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                f"Ruth says the clones are modeled from trash [{ruth}].")
+    answer = facade.ask("Who says the clones are modeled from trash?")
+    assert answer.mode == "generative" and answer.answer.startswith("Ruth says")
 
 
 # --- the real local model (loaded once for this module) ------------------------------------------

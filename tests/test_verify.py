@@ -87,6 +87,19 @@ def test_a_page_number_is_only_verified_as_a_page(passages):
     assert counted.problems == ("166 is only a page number in the cited passages",)
 
 
+def test_an_author_must_be_named_as_one_in_the_cited_passage(passages):
+    first = number_of(passages, "Poor creatures")  # "... in Kazuo Ishiguro's Never Let Me Go"
+    wrong = check_sentence(f"Madame Marie-Claude wrote Never Let Me Go [{first}].", passages)
+    assert wrong.problems == ("no cited passage names Madame Marie-Claude as an author",)
+    for claim in ("Kazuo Ishiguro wrote Never Let Me Go",  # "Kazuo Ishiguro's Never Let Me Go"
+                  "Never Let Me Go was written by Ishiguro",
+                  "The author of Never Let Me Go is Kazuo Ishiguro"):
+        assert check_sentence(f"{claim} [{first}].", passages).verified, claim
+    ruth = number_of(passages, "modeled from trash")  # cites (Ishiguro 166): he is its author
+    assert check_sentence(f"Ishiguro is the author of Ruth's words [{ruth}].", passages).verified
+    assert not check_sentence(f"Kathy is the author of Ruth's words [{ruth}].", passages).verified
+
+
 def test_a_sentence_its_passages_barely_support_is_unverified(passages):
     kathy = number_of(passages, "thirty-one")
     supported = check_sentence(
