@@ -165,10 +165,10 @@ def document_words(texts: list[str]) -> frozenset[str]:
 
 
 def refusal(question: str, words: frozenset[str], nearest: str | None = None,
-            paragraph: int | None = None) -> str:
+            where: str = "") -> str:
     """The refusal, naming what the question asks about that the documents never mention
     ("The essay never mentions Miss Emily"), else the general one; that one shows the `nearest`
-    sentence (from `paragraph`), when there is one, as what the essay does say."""
+    sentence (found `where`: "paragraph 2"), when there is one, as what the essay does say."""
     text = blank_quotations(question, quotations(question))
     runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
     for name, at in find_names(text):
@@ -179,7 +179,7 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     # A run is unmentioned when one of its words is nowhere in the documents.
     missing = [text[start:end] for start, end in runs if _unknown(text[start:end], words)]
     if not missing and nearest:
-        return (f"{NOT_FOUND} The closest it comes is in paragraph {paragraph}: "
+        return (f"{NOT_FOUND} The closest it comes is in {where}: "
                 f"\u201c{_shortened(nearest)}\u201d If that is what you meant, ask again in its "
                 "words.")
     if not missing:
@@ -187,8 +187,8 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
 
 
-_NEAREST = re.compile(r"The closest it comes is in paragraph \d+: \u201c(.*)\u201d If that is what you "
-                      r"meant, ask again in its words\.$", re.DOTALL)
+_NEAREST = re.compile(r"The closest it comes is in paragraph [^\u201c]*: \u201c(.*)\u201d If that is "
+                      r"what you meant, ask again in its words\.$", re.DOTALL)
 
 
 def nearest_in(refusal_text: str) -> str | None:

@@ -214,7 +214,10 @@ class Assistant:
         if selection.nearest is None:
             return refusal(question, self._words)
         chunk, start, end = selection.nearest
-        return refusal(question, self._words, self._texts[chunk.source][start:end], chunk.paragraph)
+        where = f"paragraph {chunk.paragraph}"
+        if len(self._texts) > 1:  # an index of several documents: say which one
+            where += f" of {chunk.source}"
+        return refusal(question, self._words, self._texts[chunk.source][start:end], where)
 
     def _generative(self, question, k, history, stop, started, id) -> Iterator[str | Answer]:
         generator = self._load_generator()

@@ -18,6 +18,7 @@ from assistant.answer import (
     refusal,
     select,
 )
+from assistant.config import Settings
 from assistant.retrieval import Hits
 from assistant.schema import Chunk, Passage
 
@@ -130,10 +131,10 @@ def test_a_refusal_that_comes_close_quotes_the_nearest_sentence_uncited(essay_as
 
 def test_a_long_nearest_sentence_is_cut_at_a_word():
     words = document_words(["Kathy"])
-    said = refusal("Why?", words, "Kathy " + "waits and " * 60 + "leaves.", 3)
+    said = refusal("Why?", words, "Kathy " + "waits and " * 60 + "leaves.", "paragraph 3 of a.txt")
     quoted = said[said.index("\u201c") + 1 : said.index("\u201d")]
     assert quoted.endswith("and\u2026") and len(quoted) <= 301
-    assert said.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3:")
+    assert said.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3 of a.txt:")
     assert nearest_in(said) == quoted and nearest_in(REFUSAL) is None  # what evaluations read
 
 
@@ -202,3 +203,20 @@ def test_a_runner_up_must_be_shorter_the_further_it_scores_below_the_best():
     assert _selected([0.9, 0.6, 0.58], [100, 300, 50]) == [0, 2]
     assert _selected([0.9, 0.3], [100, 50]) == [0]
     assert _selected([0.9, 0.89], [100, 300], max_chars=350) == [0]
+
+
+def test_a_refusal_in_an_index_of_several_documents_says_which_one_it_quotes(
+    tmp_path, embedder, essay_document
+):
+    from assistant.assistant import Assistant
+    from assistant.index import build_index, load_index
+    from assistant.ingest import document_from_text
+
+    notes = document_from_text("bread.md", "Knead the dough for ten minutes, then let it rise.")
+    settings = Settings()
+    build_index([essay_document, notes], tmp_path / "two", embedder,
+                chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
+    two = Assistant(settings, load_index(tmp_path / "two", embedder), embedder)
+    said = two.ask("Where is the novel set?").answer
+    assert f"The closest it comes is in paragraph 1 of {essay_document.source}:" in said
+    assert "late-nineties England" in nearest_in(said)

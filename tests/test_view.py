@@ -65,7 +65,7 @@ def test_refused_answer_has_no_sources_and_unverified_sentences_are_flagged(essa
     _, chunks = essay
     refused = answer_message(Answer("q", "The essay doesn't say.", True, "extractive"))
     assert "<details" not in refused["content"] and "refused" in refused["content"]
-    said = refusal("Where?", frozenset(), "Kathy <b>waits</b>.", 2)
+    said = refusal("Where?", frozenset(), "Kathy <b>waits</b>.", "paragraph 2")
     near = answer_message(Answer("Where?", said, True, "extractive"))["content"]
     assert '<blockquote class="nearest">Kathy &lt;b&gt;waits&lt;/b&gt;.</blockquote>' in near
     assert "in paragraph 2:<blockquote" in near and "\u201c" not in near  # set apart, not quoted
