@@ -7,6 +7,9 @@ answers, each with the words an answer must contain, and 10 it does not (the nov
 essay's author, publication facts, off-topic requests, a prompt injection). They were written
 before either mode was run on them and are not for tuning to. Both modes answer them through the
 product's evaluation runner, as `assistant eval bench/data/essay-questions.jsonl` does.
+
+`second_essay` does the same on an essay the product does not ship (bench/data/frankenstein-*),
+so a change that only helps on the shipped essay's wording shows as no gain there.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from bench.quality import nearest_holds
 from bench.results import ROOT, Row, Section, percent, row
 
 QUESTIONS = ROOT / "bench" / "data" / "essay-questions.jsonl"
+SECOND_ESSAY = ROOT / "bench" / "data" / "frankenstein-essay.txt"
+SECOND_QUESTIONS = ROOT / "bench" / "data" / "frankenstein-questions.jsonl"
 
 
 def essay_quality(b: Bench) -> Section:
@@ -51,13 +56,49 @@ def essay_quality(b: Bench) -> Section:
     return section
 
 
-def _run(b: Bench, mode: str, settings) -> tuple[list[dict], dict]:  # noqa: ANN001 - Settings
+def second_essay(b: Bench) -> Section:
+    """Both modes on a second essay the product does not ship (a minute or two)."""
+    from assistant.assistant import build_documents
+    from assistant.errors import ModelError
+    from assistant.modelfile import verified_model_path
+
+    section = Section("second_essay", "Quality on a second essay, not the shipped one (both modes)")
+    index_dir = b.workdir / "second-essay-index"
+    build_documents([SECOND_ESSAY], index_dir, b.settings, b.embedder)
+    quoted, quoted_metrics = _run(b, "extractive", b.settings, SECOND_QUESTIONS, index_dir)
+    _rows(section, "Quote", quoted, quoted_metrics, targets=False)
+    try:
+        verified_model_path(b.settings)
+    except ModelError as exc:
+        section.notes.append(f"Explain was not measured: no local language model ({exc}).")
+    else:
+        explained, explained_metrics = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"),
+                                            SECOND_QUESTIONS, index_dir)
+        _rows(section, "Explain", explained, explained_metrics, targets=False)
+        section.tables.append(_misses(quoted, explained))
+    section.notes.append(
+        f"{SECOND_ESSAY.relative_to(ROOT)}: a three-paragraph student-style essay on Frankenstein "
+        "with MLA page citations, written for measuring, and "
+        f"{SECOND_QUESTIONS.relative_to(ROOT)} ({quoted_metrics['n']} questions, "
+        f"{quoted_metrics['n_answerable']} answerable), written before either mode was run on "
+        "them. Their first run (2026-12-04) found Explain's \"Victor Frankenstein wrote "
+        "Frankenstein\" and \"The creature attacks the creature at the cottage\" shown as "
+        "verified, which the authorship and \"Who ...?\" checks of verify.py now catch, so for "
+        "Explain these questions are no longer unseen. No targets: the issues set them for the "
+        "shipped essay and SQuAD."
+    )
+    return section
+
+
+def _run(b: Bench, mode: str, settings, questions: Path = QUESTIONS,  # noqa: ANN001 - Settings
+         index_dir: Path | None = None) -> tuple[list[dict], dict]:
     """The answer records and the run's overall metrics (what `assistant eval` computed)."""
     from assistant.evaluate import EvalOptions, run_eval
     from assistant.runs import read_records
 
-    run_dir = b.workdir / f"essay-questions-{mode}"
-    options = EvalOptions(questions=QUESTIONS, run_dir=run_dir, index_dir=Path(b.essay_index()),
+    run_dir = b.workdir / f"{questions.stem}-{mode}"
+    options = EvalOptions(questions=questions, run_dir=run_dir,
+                          index_dir=Path(index_dir or b.essay_index()),
                           mode=mode, restart=True, progress=mode == "generative")
     summary = run_eval(settings, options)
     return list(read_records(run_dir / "answers.jsonl")), summary["metrics"]["overall"]

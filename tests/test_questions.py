@@ -105,20 +105,29 @@ def test_squad_that_is_not_squad(tmp_path):
         read_squad(path)
 
 
-def test_the_benchmark_essay_questions_are_well_formed_and_their_answers_are_in_the_essay():
-    # bench/data/essay-questions.jsonl scores both modes (BENCHMARKS.md); a gold answer the shipped
-    # essay does not hold would count every answer as wrong, so each question needs one it holds.
+BENCH_DATA = Path(__file__).parent.parent / "bench" / "data"
+
+
+@pytest.mark.parametrize(
+    ("questions_file", "essay_file", "total", "answerable_count"),
+    [("essay-questions.jsonl", None, 39, 29),  # None: the shipped essay
+     ("frankenstein-questions.jsonl", "frankenstein-essay.txt", 20, 15)],
+)
+def test_the_benchmark_essay_questions_are_well_formed_and_their_answers_are_in_the_essay(
+    questions_file, essay_file, total, answerable_count
+):
+    # bench/data/*-questions.jsonl score both modes (BENCHMARKS.md); a gold answer the essay does
+    # not hold would count every answer as wrong, so each question needs one it holds.
     from assistant.config import DEFAULT_DOCUMENT
     from assistant.ingest import read_document
     from assistant.metrics import fold
 
-    path = Path(__file__).parent.parent / "bench" / "data" / "essay-questions.jsonl"
-    questions, warnings = read(path)
-    essay = fold(read_document(DEFAULT_DOCUMENT).text)
-    assert warnings == [] and len(questions) == 39
+    questions, warnings = read(BENCH_DATA / questions_file)
+    essay = fold(read_document(BENCH_DATA / essay_file if essay_file else DEFAULT_DOCUMENT).text)
+    assert warnings == [] and len(questions) == total
     assert len({q.id for q in questions}) == len(questions)
     answerable = [q for q in questions if q.answerable is not False]
-    assert len(answerable) == 29 and all(q.answers for q in answerable)
+    assert len(answerable) == answerable_count and all(q.answers for q in answerable)
     assert all(not q.answers for q in questions if q.answerable is False)
     missing = [q.id for q in answerable if not any(fold(a) in essay for a in q.answers)]
     assert missing == []
