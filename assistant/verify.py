@@ -119,7 +119,8 @@ def check_sentence(
         problems.append("cites no passage")
         return SentenceCheck(text=text, markers=tuple(valid), verified=False,
                              problems=tuple(problems))
-    cited = [normalize(numbered[n - 1].text) for n in valid]
+    chunks = [numbered[n - 1] for n in valid]
+    cited = [normalize(c.text) for c in chunks]
     cited_lower = [c.lower() for c in cited]
     failed = False
     if _VERDICT.match(text):
@@ -150,10 +151,12 @@ def check_sentence(
         if not _contains_name(passages_lower, name):
             problems.append(f"name not in the cited passages: {name}")
             failed = True
-    passage_numbers = find_numbers(passages_lower)
-    chunks = [numbered[n - 1] for n in valid]
-    in_text = find_numbers(" \n ".join(_without_citations(c).lower() for c in chunks))
-    for number in sorted(find_numbers(without_quotes)):
+    numbers = find_numbers(without_quotes)
+    passage_numbers = find_numbers(passages_lower) if numbers else set()
+    # the passages' numbers outside their page citations: "(Ishiguro 166)" is no count of anything
+    in_text = find_numbers(" \n ".join(normalize(_without_citations(c)).lower() for c in chunks)
+                           ) if numbers else set()
+    for number in sorted(numbers):
         if number not in passage_numbers:
             problems.append(f"number not in the cited passages: {number}")
             failed = True
@@ -167,7 +170,7 @@ def check_sentence(
             problems.append(f'no cited sentence says {who} is "{" ".join(words)}"')
             failed = True
     for author in authorship_claims(without_quotes):
-        if not _credits(chunks, author):
+        if not _credits(chunks, cited, author):
             problems.append(f"no cited passage names {' '.join(author)} as an author")
             failed = True
     support = _support(without_quotes, passages_lower)
@@ -202,16 +205,15 @@ def authorship_claims(text: str) -> list[list[str]]:
     return [names for names in claims if names]
 
 
-def _credits(chunks: Sequence[Chunk], author: Sequence[str]) -> bool:
+def _credits(chunks: Sequence[Chunk], cited: Sequence[str], author: Sequence[str]) -> bool:
     """Whether a passage names the author as one: a citation "(Shelley 58)", a possessive title
     "Mary Shelley's Frankenstein", "by Mary Shelley", or a sentence with the name and "wrote",
     "novelist" and the like. A necessary condition only: "Ruth's fears" passes for Ruth too."""
     last = re.escape(author[-1])
     credited = re.compile(rf"\b{last}(?:['\u2019]s?\b)|\bby\s+(?:[A-Z][\w.\-]*\s+)*{last}\b")
-    for chunk in chunks:
+    for chunk, text in zip(chunks, cited, strict=True):  # `cited`: their normalized texts
         if any(c.author and author[-1] in c.author.split() for c in chunk.citations):
             return True
-        text = normalize(chunk.text)
         if credited.search(text):
             return True
         if any(_AUTHOR_WORDS.search(s) and re.search(rf"\b{last}\b", s)
