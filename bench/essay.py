@@ -28,23 +28,11 @@ SECOND_QUESTIONS = ROOT / "bench" / "data" / "frankenstein-questions.jsonl"
 
 def essay_quality(b: Bench) -> Section:
     """Quote and Explain on the written essay questions (Explain takes a few minutes)."""
-    from assistant.errors import ModelError
-    from assistant.modelfile import verified_model_path
-
     section = Section("essay_quality", "Quality on questions written about the essay (both modes)")
-    quoted, quoted_metrics = _run(b, "extractive", b.settings)
-    _rows(section, "Quote", quoted, quoted_metrics, targets=False)
-    try:  # the evaluation loads the model itself
-        verified_model_path(b.settings)
-    except ModelError as exc:
-        section.notes.append(f"Explain was not measured: no local language model ({exc}).")
-    else:
-        explained, explained_metrics = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"))
-        _rows(section, "Explain", explained, explained_metrics, targets=True)
-        section.tables.append(_misses(quoted, explained))
+    metrics = _both_modes(b, section, QUESTIONS, Path(b.essay_index()), explain_targets=True)
     section.notes.append(
-        f"Questions: {QUESTIONS.relative_to(ROOT)} ({quoted_metrics['n']} questions, "
-        f"{quoted_metrics['n_answerable']} answerable), asked of the shipped essay's index, "
+        f"Questions: {QUESTIONS.relative_to(ROOT)} ({metrics['n']} questions, "
+        f"{metrics['n_answerable']} answerable), asked of the shipped essay's index, "
         "one at a time for Explain, which keeps the essay's prompt prefix cached from one question "
         "to the next. Containment is metrics.py's "
         "`contains` (case and whitespace ignored), so \"thirty-one\" is found in "
@@ -59,28 +47,16 @@ def essay_quality(b: Bench) -> Section:
 def second_essay(b: Bench) -> Section:
     """Both modes on a second essay the product does not ship (a minute or two)."""
     from assistant.assistant import build_documents
-    from assistant.errors import ModelError
-    from assistant.modelfile import verified_model_path
 
     section = Section("second_essay", "Quality on a second essay, not the shipped one (both modes)")
     index_dir = b.workdir / "second-essay-index"
     build_documents([SECOND_ESSAY], index_dir, b.settings, b.embedder)
-    quoted, quoted_metrics = _run(b, "extractive", b.settings, SECOND_QUESTIONS, index_dir)
-    _rows(section, "Quote", quoted, quoted_metrics, targets=False)
-    try:
-        verified_model_path(b.settings)
-    except ModelError as exc:
-        section.notes.append(f"Explain was not measured: no local language model ({exc}).")
-    else:
-        explained, explained_metrics = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"),
-                                            SECOND_QUESTIONS, index_dir)
-        _rows(section, "Explain", explained, explained_metrics, targets=False)
-        section.tables.append(_misses(quoted, explained))
+    metrics = _both_modes(b, section, SECOND_QUESTIONS, index_dir, explain_targets=False)
     section.notes.append(
         f"{SECOND_ESSAY.relative_to(ROOT)}: a three-paragraph student-style essay on Frankenstein "
         "with MLA page citations, written for measuring, and "
-        f"{SECOND_QUESTIONS.relative_to(ROOT)} ({quoted_metrics['n']} questions, "
-        f"{quoted_metrics['n_answerable']} answerable), written before either mode was run on "
+        f"{SECOND_QUESTIONS.relative_to(ROOT)} ({metrics['n']} questions, "
+        f"{metrics['n_answerable']} answerable), written before either mode was run on "
         "them. Their first run (2026-12-04) found Explain's \"Victor Frankenstein wrote "
         "Frankenstein\" and \"The creature attacks the creature at the cottage\" shown as "
         "verified, which the authorship and \"Who ...?\" checks of verify.py now catch, so for "
@@ -90,15 +66,35 @@ def second_essay(b: Bench) -> Section:
     return section
 
 
-def _run(b: Bench, mode: str, settings, questions: Path = QUESTIONS,  # noqa: ANN001 - Settings
-         index_dir: Path | None = None) -> tuple[list[dict], dict]:
+def _both_modes(b: Bench, section: Section, questions: Path, index_dir: Path, *,
+                explain_targets: bool) -> dict:
+    """Quote's rows, then Explain's and the misses table when the local model is there (a note
+    says why not otherwise); returns Quote's overall metrics."""
+    from assistant.errors import ModelError
+    from assistant.modelfile import verified_model_path
+
+    quoted, quoted_metrics = _run(b, "extractive", b.settings, questions, index_dir)
+    _rows(section, "Quote", quoted, quoted_metrics, targets=False)
+    try:  # the evaluation loads the model itself
+        verified_model_path(b.settings)
+    except ModelError as exc:
+        section.notes.append(f"Explain was not measured: no local language model ({exc}).")
+        return quoted_metrics
+    explained, explained_metrics = _run(b, "generative", b.settings.with_(llm_backend="llamacpp"),
+                                        questions, index_dir)
+    _rows(section, "Explain", explained, explained_metrics, targets=explain_targets)
+    section.tables.append(_misses(quoted, explained))
+    return quoted_metrics
+
+
+def _run(b: Bench, mode: str, settings, questions: Path,  # noqa: ANN001 - Settings
+         index_dir: Path) -> tuple[list[dict], dict]:
     """The answer records and the run's overall metrics (what `assistant eval` computed)."""
     from assistant.evaluate import EvalOptions, run_eval
     from assistant.runs import read_records
 
     run_dir = b.workdir / f"{questions.stem}-{mode}"
-    options = EvalOptions(questions=questions, run_dir=run_dir,
-                          index_dir=Path(index_dir or b.essay_index()),
+    options = EvalOptions(questions=questions, run_dir=run_dir, index_dir=index_dir,
                           mode=mode, restart=True, progress=mode == "generative")
     summary = run_eval(settings, options)
     return list(read_records(run_dir / "answers.jsonl")), summary["metrics"]["overall"]
