@@ -187,14 +187,23 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
 
 
-_NEAREST = re.compile(r"The closest it comes is in paragraph [^\u201c]*: \u201c(.*)\u201d If that is "
+_NEAREST = re.compile(r"The closest it comes is in paragraph [^\u201c]*: (\u201c(.*)\u201d) If that is "
                       r"what you meant, ask again in its words\.$", re.DOTALL)
 
 
 def nearest_in(refusal_text: str) -> str | None:
     """The sentence a refusal quotes as the closest the essay comes, or None (for evaluations)."""
+    parts = split_nearest(refusal_text)
+    return parts[1] if parts else None
+
+
+def split_nearest(refusal_text: str) -> tuple[str, str, str] | None:
+    """(the words before, the nearest sentence, the words after), without the quotation marks
+    around the sentence; None for a refusal that quotes none (for the chat, which sets it apart)."""
     found = _NEAREST.search(refusal_text)
-    return found.group(1) if found else None
+    if not found:
+        return None
+    return (refusal_text[: found.start(1)], found.group(2), refusal_text[found.end(1) :])
 
 
 def _shortened(sentence: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assistant.answer import nearest_in
+from assistant.answer import split_nearest
 from assistant.schema import Answer, Citation, Document
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -67,10 +67,10 @@ def answer_message(answer: Answer) -> Message:
 
 
 def _answer_body(answer: Answer) -> str:
-    nearest = nearest_in(answer.answer) if answer.refused else None
+    nearest = split_nearest(answer.answer) if answer.refused else None
     if nearest:  # the sentence a refusal offers, set apart from the refusal's own words
-        before, _, after = answer.answer.partition(f"\u201c{nearest}\u201d")
-        return (f"{_lines(before.rstrip())}<blockquote class=\"nearest\">{_lines(nearest)}"
+        before, sentence, after = nearest
+        return (f"{_lines(before.rstrip())}<blockquote class=\"nearest\">{_lines(sentence)}"
                 f"</blockquote>{_lines(after.lstrip())}")
     known = {c.marker for c in answer.citations}
 
