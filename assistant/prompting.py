@@ -102,7 +102,9 @@ class LeakGuard:
     """Stops an answer that starts reciting the instructions, before those words are shown.
 
     Any run of `n` words from the prompt templates (that is not also in the document) counts as a
-    leak. Words that could begin such a run are held back until the run is ruled out.
+    leak. Words that could begin such a run are held back until the run is ruled out; so is a word
+    still being written ("Th") that could become one, while any other is shown as it arrives
+    ("Mad" of "Madame"), so the first words appear a token or two sooner.
     """
 
     def __init__(self, secret: str, public: str, n: int = 5) -> None:
@@ -110,6 +112,9 @@ class LeakGuard:
         public_runs = set(self._runs(self._words(public)))
         self.runs = {r for r in self._runs(self._words(secret)) if r not in public_runs}
         self.starts = {r[:i] for r in self.runs for i in range(1, n)}
+        # the same starts with their last word cut short anywhere: ("the", "stu") of "the student"
+        self.unfinished = {s[:-1] + (s[-1][:j],) for s in self.starts | self.runs
+                           for j in range(1, len(s[-1]) + 1)}
 
     @staticmethod
     def _words(text: str) -> list[str]:
@@ -127,11 +132,12 @@ class LeakGuard:
             return 0, True
         if not words:
             return len(text), False
-        complete = len(words) if not text[-1].isalnum() else len(words) - 1
-        held = complete  # index of the first held-back word
-        for length in range(min(self.n - 1, complete), 0, -1):
-            if tuple(words[complete - length : complete]) in self.starts:
-                held = complete - length
+        # the last word may still be growing: it could become any word it is the beginning of
+        starts = self.unfinished if text[-1].isalnum() or text[-1] in "'’" else self.starts
+        held = len(words)  # index of the first held-back word
+        for length in range(min(self.n, len(words)), 0, -1):
+            if tuple(words[-length:]) in starts:
+                held = len(words) - length
                 break
         if held >= len(matches):
             return len(text), False

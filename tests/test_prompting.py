@@ -44,3 +44,9 @@ def test_leak_guard_holds_back_instruction_words_and_stops_a_recital(prompts, ch
     partial = "Sure! You are a friendly"
     safe, leaked = guard.scan(partial)
     assert not leaked and partial[:safe] == "Sure! "  # the start of the recital is held back
+    # a word still being written is shown unless it could grow into the start of a recital
+    assert guard.scan("Madame Mar") == (len("Madame Mar"), False)
+    assert guard.scan("The ess") == (len("The ess"), False)
+    for unfinished in ("Sure! You are a friendly stu", "Sure! Yo", "Sure! You are a friendly"):
+        assert guard.scan(unfinished) == (len("Sure! "), False)
+    assert guard.scan("So the student’")[0] == len("So ")  # "the student's message is a ..."
