@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,7 +174,7 @@ def load_index(directory: Path, embedder=None) -> LoadedIndex:
         chunks = [_chunk_from_row(r) for r in _rows(blobs["chunks"])]
         vectors = faiss.deserialize_index(np.frombuffer(blobs["vectors"], dtype=np.uint8))
         sentence_vectors = _from_npy(blobs["sentences"])
-        sentrows = [json.loads(line) for line in blobs["sentrows"].decode("utf-8").splitlines()]
+        sentrows = [json.loads(line) for line in _lines(blobs["sentrows"])]
         sentences = [(src, int(s), int(e)) for src, s, e, _key in sentrows]
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise UnusableIndexError(
@@ -308,6 +309,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the index from the server's own user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -315,11 +317,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def _collect_garbage(directory: Path, keep: dict) -> None:
+    """Delete the data files of earlier builds and the temporary files of interrupted ones: only
+    names `_write` and `_atomic_write` make, never a file of the user's that merely looks alike."""
     names = {meta["name"] for meta in keep.values()}
     for path in directory.iterdir():
-        stale_data = path.name.split("-")[0] in keep and path.name not in names
-        if stale_data or (path.name.startswith(".") and path.name.endswith(".tmp")):
+        if _OURS.fullmatch(path.name) and path.name not in names:
             path.unlink(missing_ok=True)
+
+
+_DATA = (r"(?:(?:chunks|documents|sentrows)-[0-9a-f]{16}\.jsonl|vectors-[0-9a-f]{16}\.faiss"
+         r"|sentences-[0-9a-f]{16}\.npy)")
+_OURS = re.compile(rf"{_DATA}|\.(?:{_DATA}|{MANIFEST.replace('.', '[.]')})\.\w+\.tmp")
 
 
 def _jsonl(rows) -> bytes:
@@ -327,7 +335,13 @@ def _jsonl(rows) -> bytes:
 
 
 def _rows(data: bytes) -> list[dict]:
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in _lines(data)]
+
+
+def _lines(data: bytes) -> list[str]:
+    """JSONL lines: split at "\n" only, since the text in them may hold U+2028 or U+0085, which
+    `str.splitlines` would also split at."""
+    return [line for line in data.decode("utf-8").split("\n") if line.strip()]
 
 
 def _npy(array: np.ndarray) -> bytes:

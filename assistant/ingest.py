@@ -77,9 +77,15 @@ def _document(source: str, text: str, sha256: str, *, markdown: bool) -> Documen
     )
 
 
+_BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\x85": "\n", "\u2029": "\n\n",
+                         "\x0b": "\n", "\x0c": "\n\n"})
+
 def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
     """Undo hard wrapping: `<br>` and blank lines end paragraphs, line breaks inside one are joined."""
-    text = _BR.sub("\n\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    # Word and PDF copies carry Unicode's own separators: U+2029 ends a paragraph, U+2028 and
+    # U+0085 (NEL) break a line, like "\n"; a file that keeps them would look hard-wrapped
+    text = text.replace("\r\n", "\n").translate(_BREAKS)
+    text = _BR.sub("\n\n", text)
     paragraphs: list[str] = []
     for block in re.split(r"\n[ \t]*\n", text):
         lines = [line.strip() for line in block.split("\n")]

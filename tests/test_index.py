@@ -289,6 +289,31 @@ def test_rebuilds_are_stable_and_only_embed_what_changed(
     assert load_index(directory, embedder).chunks == before.chunks
 
 
+def test_text_that_str_splitlines_would_split_reads_back_whole(tmp_path, embedder):
+    # the JSONL files hold text as written; \x1c-\x1e are line breaks to str.splitlines
+    doc = document_from_text("odd.txt", "Rows\x1eand groups\x1dstay inside one sentence.")
+    directory = tmp_path / "index"
+    build([doc], directory, embedder)
+    loaded = load_index(directory, embedder)
+    assert [c.text for c in loaded.chunks] == ["Rows\x1eand groups\x1dstay inside one sentence."]
+
+
+def test_a_build_keeps_user_files_and_writes_readable_files(tmp_path, embedder):
+    directory = tmp_path / "index"
+    directory.mkdir()
+    mine = ["chunks-plan.txt", "documents-list.md", ".hidden.tmp", "vectors-old.faiss"]
+    for name in mine:
+        (directory / name).write_text("mine")
+    stale = directory / "chunks-0123456789abcdef.jsonl"  # a data file of an earlier build
+    stale.write_text("{}")
+    build([document_from_text("a.txt", "One sentence here.")], directory, embedder)
+    assert all((directory / name).read_text() == "mine" for name in mine)
+    assert not stale.exists()
+    # readable by the other users of a shared, read-only index (a server running as another user)
+    assert {oct(p.stat().st_mode & 0o777) for p in directory.iterdir() if p.name not in mine} == {
+        "0o644"}
+
+
 def test_a_build_interrupted_while_embedding_leaves_the_previous_index(
     index_copy, embedder, essay_chunks, tree_digest, text_maker
 ):

@@ -242,6 +242,13 @@ def test_crlf_bom_and_br_variants(tmp_path):
     assert doc.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_unicode_line_and_paragraph_separators_are_breaks_like_newlines():
+    # text copied from Word or a PDF: U+2028 and NEL break a line, U+2029 ends a paragraph
+    text = "The heart has four\u2028chambers.\x85It pumps\u2029Blood carries oxygen.\x0cEnd."
+    assert repair_paragraphs(text) == ["The heart has four chambers. It pumps",
+                                       "Blood carries oxygen.", "End."]
+
+
 def test_hyphen_and_dash_line_breaks_join_without_a_space(tmp_path):
     path = tmp_path / "wrapped.txt"
     path.write_text(
