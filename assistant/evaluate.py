@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import ConfigError, InputError
+from assistant.errors import ConfigError, InputError, UnusableIndexError
 from assistant.questions import Article, EvalQuestion, Warn, read_questions, read_squad
 from assistant.runs import (
     ANSWERS,
@@ -284,6 +284,10 @@ def _check(options: EvalOptions, settings: Settings) -> None:
         raise InputError("give either a question file or --squad FILE")
     if bool(options.out) == bool(options.run_dir):
         raise InputError("give either --out FILE (answers only) or --run-dir DIR (answers, metrics, report)")
+    source = options.questions or options.squad
+    if options.out and Path(options.out).resolve() == Path(source).resolve():
+        raise InputError(f"--out {options.out} is the question file itself; write the answers "
+                         "to another file")
     if options.squad and options.index_dir:
         raise InputError("--index is for question files; with --squad use --index-cache DIR")
     if options.batch_size < 1 or options.concurrency < 1:
@@ -303,7 +307,7 @@ def _check(options: EvalOptions, settings: Settings) -> None:
 def _config(options: EvalOptions, settings: Settings) -> dict[str, Any]:
     """What must not change between a run and its resumption."""
     source = options.questions or options.squad
-    return {
+    config = {
         "questions": str(Path(source).resolve()),
         "squad": bool(options.squad),
         "single_index": options.single_index,
@@ -312,6 +316,21 @@ def _config(options: EvalOptions, settings: Settings) -> dict[str, Any]:
         "mode": settings.mode,
         "chunk_chars": settings.chunk_chars,
     }
+    if not options.squad:  # the same directory rebuilt from other documents is another index
+        sources = _index_sources(Path(settings.index_dir))
+        if sources is not None:
+            config["index_sources"] = sources
+    return config
+
+
+def _index_sources(index_dir: Path) -> list[str] | None:
+    """"name sha256" of each document the index holds; None when it cannot be read (yet)."""
+    from assistant.index import read_manifest
+
+    try:
+        return [f"{s['source']} {s['sha256']}" for s in read_manifest(index_dir)["sources"]]
+    except (UnusableIndexError, KeyError, TypeError):
+        return None
 
 
 # --- command line: `assistant eval ...` (wired into assistant/cli.py) ---------------------------

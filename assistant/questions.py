@@ -8,6 +8,7 @@ line number and skipped; a file that cannot be used at all raises InputError. Le
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -130,7 +131,8 @@ def _read_text(path: Path) -> str:
 
 
 def _jsonl_rows(text: str) -> Iterable[tuple[int, dict | _Malformed]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines would also split a question at U+2028, U+0085 and the like
+    for line, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -142,7 +144,7 @@ def _jsonl_rows(text: str) -> Iterable[tuple[int, dict | _Malformed]]:
 
 
 def _csv_rows(text: str, path: Path) -> Iterable[tuple[int, dict | _Malformed]]:
-    reader = csv.DictReader(text.splitlines(keepends=True))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or not {"id", "question"} <= {f.strip() for f in reader.fieldnames}:
         raise InputError(f"{path}: the CSV header must name at least the columns id and question")
     for row in reader:

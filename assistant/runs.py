@@ -49,20 +49,28 @@ class AnswerLog:
         self._file = self.path.open("a", encoding="utf-8")
 
     def _load(self, warn: Callable[[str], None]) -> None:
+        """Read the answers so far. Only the last line may be cut short (by an interrupted write)
+        and is dropped; any other line that is not an answer record means the file is not an
+        answers log, and it is left as it is."""
         data = self.path.read_bytes()
         lines = data.split(b"\n")
+        last = max((n for n, raw in enumerate(lines, start=1) if raw.strip()), default=0)
         good: list[bytes] = []
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             try:
                 record = json.loads(raw)
-                self.answered[str(record["id"])] = record.get("question", "")
-            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                last = number == len(lines)
-                where = "a truncated last line" if last else f"unreadable line {number}"
-                warn(f"{self.path}: dropping {where} (it will be answered again)")
-                continue
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+            if not (isinstance(record, dict) and "id" in record and "answer" in record):
+                if number == last and record is None:
+                    warn(f"{self.path}: dropping a truncated last line (it will be answered again)")
+                    continue
+                raise InputError(
+                    f"{self.path}:{number}: not an answer record, so this is not an answers file "
+                    "of `assistant eval`; write to another place (--out or --run-dir)")
+            self.answered[str(record["id"])] = record.get("question", "")
             good.append(raw)
         kept = b"".join(line + b"\n" for line in good)
         if kept != data:
@@ -103,7 +111,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise InputError(f"{path}: no such answers file; run `assistant eval` first")
     records = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for raw in path.read_text(encoding="utf-8", errors="replace").split("\n"):  # not at U+2028
         try:
             record = json.loads(raw)
         except json.JSONDecodeError:
@@ -121,20 +129,36 @@ def answers_path(run: Path) -> Path:
 
 def read_timing(run_dir: Path) -> dict[str, float] | None:
     """Timing summed over the sessions in run.json (None without one)."""
-    path = Path(run_dir) / RUN
-    if not path.is_file():
+    state = _read_run(run_dir)
+    if state is None:
         return None
-    sessions = json.loads(path.read_text(encoding="utf-8")).get("sessions", [])
     keys = ("answered", "answer_s", "index_s", "wall_s")
-    return {key: sum(s.get(key, 0) for s in sessions) for key in keys}
+    return {key: sum(s.get(key, 0) for s in state["sessions"]) for key in keys}
 
 
 def read_config(run_dir: Path) -> dict[str, Any] | None:
     """The settings recorded in run.json (None without one)."""
+    state = _read_run(run_dir)
+    return None if state is None else state["config"]
+
+
+def _read_run(run_dir: Path) -> dict[str, Any] | None:
+    """run.json as {"config": {...}, "sessions": [{...}, ...]}; None without one; InputError when
+    it cannot be read (edited by hand, or the disk was full)."""
     path = Path(run_dir) / RUN
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8")).get("config")
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        ok = (isinstance(state, dict) and isinstance(state.get("config", {}), dict)
+              and isinstance(state.get("sessions", []), list)
+              and all(isinstance(s, dict) for s in state.get("sessions", [])))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        ok = False
+    if not ok:
+        raise InputError(f"{path} is unreadable, so this run cannot be resumed or reported; "
+                         "use another --run-dir, or --restart to start it afresh")
+    return {"config": state.get("config"), "sessions": state.get("sessions", [])}
 
 
 def check_resume(run_dir: Path, config: dict[str, Any], restart: bool) -> None:
@@ -142,9 +166,9 @@ def check_resume(run_dir: Path, config: dict[str, Any], restart: bool) -> None:
     before = None if restart else read_config(run_dir)
     if before is None:
         return
-    changed = [
-        f"{key} {before.get(key)!r} -> {value!r}" for key, value in config.items() if before.get(key) != value
-    ]
+    # a setting the earlier session did not record (an older version's run) is not compared
+    changed = [f"{key} changed" if isinstance(value, list) else f"{key} {before[key]!r} -> {value!r}"
+               for key, value in config.items() if key in before and before[key] != value]
     if changed:
         raise InputError(
             f"{run_dir} holds a run with other settings ({'; '.join(changed)}); "
@@ -156,8 +180,8 @@ def save_session(run_dir: Path, config: dict[str, Any], session: Session, restar
     """Append this session's timing to run.json (starting afresh after --restart)."""
     path = Path(run_dir) / RUN
     state: dict[str, Any] = {"config": config, "sessions": []}
-    if path.is_file() and not restart:
-        state["sessions"] = json.loads(path.read_text(encoding="utf-8")).get("sessions", [])
+    if not restart:
+        state["sessions"] = (_read_run(run_dir) or state)["sessions"]
     state["sessions"].append(asdict(session))
     atomic_write(path, (json.dumps(state, indent=1) + "\n").encode("utf-8"))
 

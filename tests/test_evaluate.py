@@ -28,7 +28,7 @@ SQUAD = FIXTURES / "squad-mini.json"
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
 
 
 def quiet(**changes) -> EvalOptions:
@@ -152,6 +152,55 @@ def test_resume_refuses_other_settings_unless_restarted(essay_index_dir, tmp_pat
         quiet(questions=ESSAY_QUESTIONS, index_dir=essay_index_dir, run_dir=run, k=3, restart=True),
     )
     assert {len(r["retrieved"]) for r in lines(run / "answers.jsonl")} == {3}
+
+
+def test_resume_refuses_an_index_rebuilt_from_other_documents(tmp_path, embedder):
+    from assistant.assistant import build_documents
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Lungs take in air. The heart pumps blood.", encoding="utf-8")
+    index = tmp_path / "index"
+    build_documents([notes], index, Settings(), embedder)
+    options = quiet(questions=ESSAY_QUESTIONS, index_dir=index, run_dir=tmp_path / "run")
+    run_eval(Settings(), options)
+    notes.write_text("Volcanoes erupt. Lava cools into rock.", encoding="utf-8")
+    build_documents([notes], index, Settings(), embedder)
+    with pytest.raises(InputError, match="index_sources changed.*--restart"):
+        run_eval(Settings(), options)
+
+
+def test_an_unreadable_run_json_is_a_one_line_error(essay_index_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    run_eval(Settings(), quiet(questions=ESSAY_QUESTIONS, index_dir=essay_index_dir, run_dir=run))
+    (run / "run.json").write_text("{bad", encoding="utf-8")
+    argv = ["eval", str(ESSAY_QUESTIONS), "--index", str(essay_index_dir), "--run-dir", str(run),
+            "--no-progress"]
+    for args in (["eval", "report", str(run)], argv):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "run.json is unreadable" in err and "Traceback" not in err
+    assert main([*argv, "--restart"]) == 0  # starts it afresh
+
+
+def test_files_that_are_not_answers_logs_are_never_rewritten(essay_index_dir, tmp_path, capsys):
+    questions = tmp_path / "q.jsonl"
+    # a raw U+2028 inside a JSON string is valid JSON, and still one line
+    questions.write_text('{"id": "a", "question": "Who says\u2028\u201cPoor creatures\u201d?"}\n'
+                         '{"id": "b", "question": "What does Ruth fear?"}\n', encoding="utf-8")
+    base = ["eval", str(questions), "--index", str(essay_index_dir), "--no-progress"]
+    assert main([*base, "--out", str(questions)]) == 2
+    assert "is the question file itself" in capsys.readouterr().err
+    other = tmp_path / "notes.jsonl"  # someone's file, not written by eval
+    other.write_text('{"id": "a", "question": "What is the thesis?"}\n42\n', encoding="utf-8")
+    kept = other.read_bytes()
+    assert main([*base, "--out", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.jsonl:1: not an answer record" in err and "Traceback" not in err
+    assert other.read_bytes() == kept
+    out = tmp_path / "answers.jsonl"
+    assert main([*base, "--out", str(out)]) == 0
+    records = lines(out)
+    assert [r["id"] for r in records] == ["a", "b"] and "Marie-Claude" in records[0]["answer"]
 
 
 def test_squad_each_article_in_its_own_index_or_all_in_one(tmp_path):
