@@ -91,11 +91,14 @@ def select(
         _source, start, end = sentences[rows[top]]
         return replace(found, nearest=(owner[rows[top]], start, end))
     score = plain
+    texts = [text_of[sentences[r][0]][sentences[r][1] : sentences[r][2]] for r in rows]
     kind = expected_kind(hits.question)
     if kind:
-        texts = [text_of[sentences[r][0]][sentences[r][1] : sentences[r][2]] for r in rows]
         score = plain + TYPE_BONUS * np.array([has_kind(kind, t, hits.question) for t in texts])
     order = np.argsort(-score, kind="stable")
+    # a title ("Lecture 3: The Water Cycle") shares the question's words but answers nothing
+    untitled = [i for i in order if not is_title(texts[i])]
+    order = untitled or order
     best = float(score[order[0]])
     chosen, length = [], 0
     for i in order:
@@ -107,8 +110,24 @@ def select(
             continue  # a shorter sentence further down may still fit
         chosen.append((owner[rows[i]], start, end))
         length += end - start
-    chosen.sort(key=lambda item: (item[0].source, item[1]))
+    # in reading order, from the document of the best sentence first
+    documents = list(dict.fromkeys(chunk.source for chunk, _, _ in chosen))
+    chosen.sort(key=lambda item: (documents.index(item[0].source), item[1]))
     return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
+
+
+_TITLE_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def is_title(sentence: str) -> bool:
+    """A heading or title: a few words, no closing punctuation, its longer words capitalized
+    ("Lecture 3: The Water Cycle", "The Road Not Taken"); a list item such as "Evaporation:
+    water turns into vapour" is not one."""
+    stripped = sentence.strip()
+    words = _TITLE_WORD.findall(stripped)
+    if not words or len(stripped.split()) > 12 or stripped[-1:] in ".!?…:;\"”’')]":
+        return False
+    return sum(w[0].isupper() for w in words) >= 0.6 * len(words)
 
 
 _KINDS = (

@@ -220,3 +220,25 @@ def test_a_refusal_in_an_index_of_several_documents_says_which_one_it_quotes(
     said = two.ask("Where is the novel set?").answer
     assert f"The closest it comes is in paragraph 1 of {essay_document.source}:" in said
     assert "late-nineties England" in nearest_in(said)
+
+
+def test_titles_are_not_quoted_and_the_best_document_comes_first(tmp_path, embedder):
+    from assistant.assistant import Assistant
+    from assistant.index import build_index, load_index
+    from assistant.ingest import document_from_text
+
+    lecture = document_from_text("lecture.md", (
+        "# Lecture 3: The Water Cycle\n\nThe water cycle is a closed loop powered by solar energy. "
+        "Water evaporates from the oceans and falls again as rain.\n\n- Evaporation: water turns "
+        "into vapour"), markdown=True)
+    poem = document_from_text("a-poem.txt", "The Road Not Taken\n\nTwo roads diverged in a yellow "
+                              "wood, and sorry I could not travel both.")
+    settings = Settings()
+    build_index([lecture, poem], tmp_path / "notes", embedder,
+                chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
+    notes = Assistant(settings, load_index(tmp_path / "notes", embedder), embedder)
+    answer = notes.ask("What powers the water cycle?")
+    assert answer.answer.startswith("The water cycle is a closed loop powered by solar energy.")
+    assert "Lecture 3" not in answer.answer
+    assert all(c.chunk.source == "lecture.md" for c in answer.citations[:1])
+    assert "Evaporation: water turns into vapour" in notes.ask("What is evaporation?").answer
