@@ -42,6 +42,7 @@ class Assistant:
         self._words = document_words(list(self._texts.values()))
         # "What is on page 3?" of a document with no page citations is an ordinary question.
         self._cites_pages = any(chunk.citations for chunk in index.chunks)
+        self._names = structure.document_names(index)  # "the lecture" of lecture.md and poem.txt
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._generator = generator
         self._generator_error: str | None = None
@@ -170,7 +171,7 @@ class Assistant:
             "max_sentences": self.settings.max_answer_sentences,
             "max_chars": self.settings.max_answer_chars,
         }
-        asked = structure.intent(hits.question)
+        asked = structure.intent(hits.question, self._names)
         if asked and (asked.kind != "page" or self._cites_pages):
             return structure.select_part(asked, hits, self.index, **limits)
         return select(

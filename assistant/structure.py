@@ -93,17 +93,18 @@ def content_terms(question: str) -> list[str]:
     return [t for t in terms(question) if t not in DOCUMENT_WORDS]
 
 
-def intent(question: str) -> Intent | None:
+def intent(question: str, names: frozenset[str] = frozenset()) -> Intent | None:
     """What part of the essay a question asks for, when it asks about the essay as a whole or
     about a page (then with any other words: "What does Ruth say on page 166?"; the facade asks
-    only of documents that cite pages)."""
+    only of documents that cite pages). `names`: words naming one document of several
+    (`document_names`), which may say whose part is meant ("paragraph 2 of the lecture")."""
     lowered = question.lower()
     page = _PAGE.search(lowered)
     if page:
         return Intent("page", page=int(page.group(1)))
     named = _PARAGRAPH.search(lowered)
     rest = lowered[: named.start()] + " " + lowered[named.end() :] if named else lowered
-    if any(t not in POSITION_WORDS for t in content_terms(rest)):
+    if any(t not in POSITION_WORDS and t not in names for t in content_terms(rest)):
         return None
     if _EVIDENCE.search(lowered):
         return Intent("evidence")
@@ -216,9 +217,10 @@ def _covers(cited: str, page: int) -> bool:
 def select_part(
     asked: Intent, hits: Hits, index: LoadedIndex, *, max_sentences: int, max_chars: int
 ) -> Selection:
-    """Quote the part of the essay asked for, from the document retrieval ranks first; a refusal
-    that says what the essay has instead when it has no such part."""
-    source = hits.passages[0].chunk.source if hits.passages else next(iter(index.documents), None)
+    """Quote the part of the essay asked for, from the document the question names or else the
+    one retrieval ranks first (for a paragraph, the first that has it); a refusal that says what
+    the essay has instead when it has no such part."""
+    source = _source(asked, hits, index)
     if source is None:
         return Selection((), 0.0, 0.0, 0.0)
     if asked.kind == "page":
@@ -232,7 +234,8 @@ def select_part(
         paragraphs = paragraph_rows(index, source)
         n = asked.paragraph
         if not 1 <= abs(n) <= len(paragraphs):
-            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_paragraph(n, len(paragraphs)))
+            counts = {s: len(d.paragraphs) for s, d in index.documents.items()}
+            return Selection((), 0.0, 0.0, 0.0, reason=_no_such_paragraph(n, counts))
         rows = paragraph_point(paragraphs[n - 1 if n > 0 else n])
     elif asked.kind == "summary":
         rows = summary_rows(index, source)
@@ -254,9 +257,42 @@ def select_part(
     return Selection(tuple(chosen), 1.0, 1.0, 1.0)
 
 
-def _no_such_paragraph(asked: int, count: int) -> str:
+def _source(asked: Intent, hits: Hits, index: LoadedIndex) -> str | None:
+    """The document a question about a part means: one whose name it uses ("paragraph 2 of the
+    lecture"), else retrieval's order, skipping documents too short to have the paragraph."""
+    ranked = list(dict.fromkeys([p.chunk.source for p in hits.passages] + list(index.documents)))
+    words = set(re.findall(r"[a-z0-9]+", hits.question.lower()))
+    named = [s for s in ranked if len(index.documents) > 1 and _name_words(s) & words]
+    if asked.kind == "paragraph":
+        ranked = [s for s in ranked if len(index.documents[s].paragraphs) >= abs(asked.paragraph)
+                  ] or ranked
+    return next(iter(named + ranked), None)
+
+
+def document_names(index: LoadedIndex) -> frozenset[str]:
+    """The words (as `terms` stems them) by which a question can name one of an index's several
+    documents; none for an index of one."""
+    if len(index.documents) < 2:
+        return frozenset()
+    return frozenset(t for source in index.documents for w in _name_words(source) for t in terms(w))
+
+
+def _name_words(source: str) -> set[str]:
+    """The words of a document's name that could only mean it: "lecture-3.md" -> {"lecture"}."""
+    stem = source.rsplit(".", 1)[0].lower()
+    return {w for w in re.findall(r"[a-z]+", stem)
+            if len(w) > 3 and not set(terms(w)) <= DOCUMENT_WORDS | POSITION_WORDS}
+
+
+def _no_such_paragraph(asked: int, counts: dict[str, int]) -> str:
+    """`counts`: the paragraphs of each document of the index."""
     which = f"paragraph {asked}" if asked > 0 else "a last paragraph"
+    count = max(counts.values())
     span = "1" if count == 1 else "1 or 2" if count == 2 else f"1 to {count}"
+    if len(counts) > 1:
+        longest = max(counts, key=counts.get)
+        return (f"None of the {len(counts)} documents has {which}; the longest, {longest}, has "
+                f"{count}. Ask about paragraph {span}, its thesis or its evidence.")
     return (
         f"The essay has {count} paragraph{'s' if count != 1 else ''}, so there is no {which}. "
         f"Ask about paragraph {span}, its thesis or its evidence."

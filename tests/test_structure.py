@@ -174,3 +174,28 @@ def test_markdown_headings_are_left_out_of_a_summary_but_a_conclusion_is_found_u
     assert conclusion.startswith("Sprawl was a choice. [1] Cities can choose again.")
     # no page citations: a page question is an ordinary question, here one the notes cannot answer
     assert notes.ask("What is on page 2?").answer.startswith("The essay doesn't say")
+
+
+def test_in_an_index_of_several_documents_a_part_is_taken_from_the_one_named_or_that_has_it(
+    tmp_path, embedder
+):
+    from assistant.assistant import Assistant
+    from assistant.index import build_index, load_index
+    from assistant.ingest import document_from_text
+
+    lecture = document_from_text("lecture-notes.md", "# Lecture 3: The Water Cycle\n\nWater "
+                                 "evaporates from the sea.\n\nClouds form when vapour cools.\n\n"
+                                 "Rain falls back to the ground.", markdown=True)
+    poem = document_from_text("poem.txt", "Two roads diverged in a yellow wood.")
+    settings = Settings()
+    build_index([poem, lecture], tmp_path / "two", embedder,
+                chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
+    two = Assistant(settings, load_index(tmp_path / "two", embedder), embedder)
+    assert two.ask("What is paragraph 3 of the lecture about?").answer == (
+        "Clouds form when vapour cools. [1]")
+    assert two.ask("Summarize the poem").answer == "Two roads diverged in a yellow wood. [1]"
+    # the poem has one paragraph, the lecture four: its second is the only one there is
+    assert two.ask("What is paragraph 2 about?").answer == "Water evaporates from the sea. [1]"
+    said = two.ask("What is paragraph 9 about?")
+    assert said.refused and said.answer.startswith(
+        "None of the 2 documents has paragraph 9; the longest, lecture-notes.md, has 4.")
