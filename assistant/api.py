@@ -19,9 +19,11 @@ from typing import Literal
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.access import RateLimiter, guard
 from assistant.assistant import MAX_K, Assistant
@@ -260,6 +262,13 @@ def create_api(assistant: Assistant) -> FastAPI:
             "mode": settings.mode,
         }
 
+    @app.api_route("/api/{rest:path}", include_in_schema=False,
+                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    async def elsewhere(request: Request, rest: str) -> None:
+        # answered here, not by the chat mounted at "/": the API's errors keep the API's shape
+        known = {r.path for r in app.routes if r.path != "/api/{rest:path}"}
+        raise StarletteHTTPException(405 if request.url.path in known else 404)
+
     _add_error_handlers(app)
     guard(app, settings)
     return app
@@ -282,6 +291,18 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error(422, _one_line(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # noqa: ANN202
+        # this API's errors are {"error": ...} (a body that is not UTF-8, an unknown route or
+        # method); the chat's routes keep the framework's own shape
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        message = {400: "the body could not be read (send UTF-8 JSON)",
+                   404: f"no such endpoint: {request.url.path}; see /docs",
+                   405: f"{request.method} is not allowed here; see /docs"}.get(
+            exc.status_code, str(exc.detail))
+        return error(exc.status_code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(AssistantError)
     async def assistant_error(_: Request, exc: AssistantError) -> JSONResponse:

@@ -333,7 +333,7 @@ def check_question(question: object, limit: int) -> str:
     if not text:
         raise InputError("the question is empty; type a question about the essay")
     if len(text) > limit:
-        raise InputError(f"the question is {len(text):,} characters long; keep it under {limit:,}")
+        raise InputError(f"the question is {len(text):,} characters long; keep it to {limit:,} or fewer")
     return text
 
 

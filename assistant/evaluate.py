@@ -88,6 +88,7 @@ def run_eval(settings: Settings, options: EvalOptions, warn: Warn | None = None)
     config = _config(options, settings)
     if options.run_dir:
         check_resume(Path(options.run_dir), config, options.restart)
+    existed = options.answers_path.exists()
     log = AnswerLog(options.answers_path, restart=options.restart, warn=warn)
     order = [q.id for job in jobs for q in job.questions]
     log.check_questions((q.id, q.question) for job in jobs for q in job.questions)
@@ -106,6 +107,8 @@ def run_eval(settings: Settings, options: EvalOptions, warn: Warn | None = None)
         # counted from the file: a Ctrl-C can land between writing a batch and counting it
         on_disk = {str(r.get("id")) for r in read_records(log.path)}
         session.answered = len(on_disk.intersection(order)) - done
+        if not existed and not on_disk:  # a run that failed before its first answer
+            log.path.unlink(missing_ok=True)
         if options.run_dir:
             save_session(Path(options.run_dir), config, session, options.restart)
     if session.interrupted:
@@ -240,7 +243,7 @@ def _jobs(settings: Settings, options: EvalOptions, warn: Warn) -> list[Job]:
         index_dir = Path(settings.index_dir)
         questions = _usable(read_questions(Path(options.questions), warn), options, settings, warn)
         return [Job(index_dir.name, index_dir, questions)]
-    articles = read_squad(Path(options.squad))
+    articles = read_squad(Path(options.squad), warn)
     cache = Path(options.index_cache) if options.index_cache else _default_cache(options)
     if options.single_index:
         questions = _usable([q for a in articles for q in a.questions], options, settings, warn)
@@ -411,7 +414,7 @@ def run_eval_command(args, settings: Settings) -> int:
         concurrency=args.concurrency,
         restart=args.restart,
         report_format=args.format,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),  # no bar in a log
     )
     try:
         summary = run_eval(settings, options, warn=_stderr)

@@ -88,16 +88,23 @@ def read_questions(path: Path, warn: Warn) -> list[EvalQuestion]:
     return questions
 
 
-def read_squad(path: Path) -> list[Article]:
-    """Articles of a SQuAD v2 JSON file, questions in file order (gold answers deduplicated)."""
+def read_squad(path: Path, warn: Warn | None = None) -> list[Article]:
+    """Articles of a SQuAD v2 JSON file, questions in file order (gold answers deduplicated); a
+    question whose id an earlier one has is reported through `warn` and skipped."""
     path = Path(path)
     try:
         data = json.loads(_read_text(path))
-        articles = []
+        articles, seen = [], {}
         for a in data["data"]:
             questions = []
             for p in a["paragraphs"]:
                 for qa in p["qas"]:
+                    if str(qa["id"]) in seen:
+                        if warn:
+                            warn(f"{path}: duplicate id {str(qa['id'])!r} in {a['title']!r} "
+                                 f"(first in {seen[str(qa['id'])]!r}); skipped")
+                        continue
+                    seen[str(qa["id"])] = a["title"]
                     answers = tuple(dict.fromkeys(x["text"] for x in qa.get("answers", [])))
                     questions.append(
                         EvalQuestion(

@@ -168,6 +168,17 @@ def test_invalid_json_gets_a_one_line_422(index, embedder):
     assert response.json() == {"error": "the body is not valid JSON"}
 
 
+def test_unreadable_bodies_and_unknown_routes_get_the_error_shape_too(index, embedder):
+    latin1 = {"content": '{"question": "Qui est Mad\u00e9?"}'.encode("latin-1"),
+              "headers": {"content-type": "application/json"}}
+    unreadable, unknown, wrong = call(index, embedder, [
+        ("POST", "/api/ask", latin1), ("GET", "/api/nothing", {}), ("GET", "/api/ask", {})])
+    assert unreadable.status_code in (400, 422) and set(unreadable.json()) == {"error"}
+    assert unknown.status_code == 404 and unknown.json() == {
+        "error": "no such endpoint: /api/nothing; see /docs"}
+    assert wrong.status_code == 405 and wrong.json() == {"error": "GET is not allowed here; see /docs"}
+
+
 def test_an_over_long_question_says_the_limit(index, embedder):
     response = ask(index, embedder, {"question": "x" * 2001})
     assert response.status_code == 422 and "2,000" in response.json()["error"]

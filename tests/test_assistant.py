@@ -44,7 +44,7 @@ def test_check_question_strips_and_refuses_unusable_questions(essay_assistant):
     for empty in ("", "   ", "\n\t "):
         with pytest.raises(InputError, match="empty"):
             essay_assistant.check_question(empty)
-    with pytest.raises(InputError, match="20,000 characters long; keep it under 2,000"):
+    with pytest.raises(InputError, match="20,000 characters long; keep it to 2,000 or fewer"):
         essay_assistant.check_question("x" * 20_000)
     with pytest.raises(InputError, match="text"):
         essay_assistant.check_question(None)

@@ -48,7 +48,7 @@ BAD_INPUTS = {
     ),
     "20000-char-question": (
         lambda t, i: ["ask", "Why " * 4999 + "why?", "--index", i],
-        ["20,000 characters long", "under 2,000"],
+        ["20,000 characters long", "to 2,000 or fewer"],
         2,
     ),
     "missing-file": (lambda t, i: ["ingest", t / "missing.txt", "--index", i], ["no such file"], 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,17 @@ def test_squad_articles_and_gold():
     assert n2.answers == ("Denmark, Iceland and Norway",) and n2.article == "Tiny Normans"
     assert n3.answerable is False and n3.answers == ()
     assert [q.id for q in articles[1].questions] == ["p1", "p2"]
+
+
+def test_a_squad_question_whose_id_came_before_is_reported_and_skipped(tmp_path):
+    data = json.loads((FIXTURES / "squad-mini.json").read_text(encoding="utf-8"))
+    data["data"][1]["paragraphs"][0]["qas"][0]["id"] = data["data"][0]["paragraphs"][0]["qas"][0]["id"]
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    warned = []
+    articles = read_squad(path, warned.append)
+    assert [q.id for q in articles[1].questions] == ["p2"]
+    assert len(warned) == 1 and "duplicate id" in warned[0] and "'Tiny Normans'" in warned[0]
 
 
 def test_squad_that_is_not_squad(tmp_path):
