@@ -351,8 +351,15 @@ def ensure_default_index(settings: Settings, embedder, *, progress: bool = False
 def build_documents(
     paths, directory: Path, settings: Settings, embedder, *, progress=False
 ) -> dict:
-    """Read files and build (or refresh) the index at `directory`."""
-    documents = [read_document(Path(p)) for p in paths]
+    """Read files and build (or refresh) the index at `directory`; a file named twice counts once,
+    two files of the same name are an InputError."""
+    unique = list({Path(p).resolve(): Path(p) for p in paths}.values())
+    documents = [read_document(p) for p in unique]
+    names = [d.source for d in documents]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"two files are both named {', '.join(twice)}, and an index tells its "
+                         "documents apart by name; rename one")
     return build_index(
         documents,
         directory,

@@ -174,6 +174,21 @@ def test_ingest_of_many_files_without_a_terminal_prints_a_summary(
     )
 
 
+def test_ingest_counts_a_file_named_twice_once_and_refuses_two_of_one_name(run_cli, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in "ab":
+        (tmp_path / folder / "notes.txt").write_text(f"Notes from folder {folder}.", encoding="utf-8")
+    index = tmp_path / "index"
+    once = run_cli("ingest", tmp_path / "a" / "notes.txt", tmp_path / "a" / "notes.txt",
+                   "--index", index)
+    assert once.returncode == 0 and "indexed 1 document(s)" in once.stdout, once.stderr
+    clash = run_cli("ingest", tmp_path / "a" / "notes.txt", tmp_path / "b" / "notes.txt",
+                    "--index", index)
+    assert clash.returncode == 2
+    assert_one_line_error(clash, "two files are both named notes.txt")
+
+
 def test_ask_json_prints_the_answer_record(essay_index_dir, capsys, tree_digest):
     before = tree_digest(essay_index_dir)
     assert main(["ask", WHO, "--index", str(essay_index_dir), "-k", "3", "--json"]) == 0
