@@ -27,6 +27,7 @@ from assistant.verify import VERDICT
 log = logging.getLogger(__name__)
 
 MAX_K = 50
+PART_NOTICE = "For the essay's thesis, parts and pages, Explain quotes the essay's own words."
 STOPPED = "Stopped."  # the notice of a generation stopped before any sentence could be verified
 
 
@@ -166,13 +167,18 @@ class Assistant:
 
     # --- modes ----------------------------------------------------------------------------------
 
+    def _part(self, question: str) -> structure.Intent | None:
+        """The part of the essay the question asks for ("What is the thesis?"), if any."""
+        asked = structure.intent(question, self._names)
+        return asked if asked and (asked.kind != "page" or self._cites_pages) else None
+
     def _select(self, hits: Hits) -> Selection:
         limits = {
             "max_sentences": self.settings.max_answer_sentences,
             "max_chars": self.settings.max_answer_chars,
         }
-        asked = structure.intent(hits.question, self._names)
-        if asked and (asked.kind != "page" or self._cites_pages):
+        asked = self._part(hits.question)
+        if asked:
             return structure.select_part(asked, hits, self.index, **limits)
         return select(
             hits,
@@ -248,6 +254,14 @@ class Assistant:
         selection = self._select(hits)
         if selection.refused:  # nothing relevant: refuse without calling the model
             answer = self._extractive(question, hits, started, id, standalone, mode="generative")
+            yield answer.answer
+            yield answer
+            return
+        if self._part(standalone):
+            # The thesis, a summary, a paragraph or a page: the essay's own sentences, chosen by
+            # their place in it. Retelling them, the model turned the thesis around ("the clones
+            # are not human") in words that verification, which checks words, let through.
+            answer = self._extractive(question, hits, started, id, standalone, notice=PART_NOTICE)
             yield answer.answer
             yield answer
             return

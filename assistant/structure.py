@@ -43,6 +43,15 @@ POSITION_WORDS = frozenset(
         "structure structured organized organised key whole entire brief short words thought"
     )
 )
+# Words of asking, not of what is asked about: "Please explain the thesis", "I'm confused. What is
+# the conclusion?", "summary please".
+ASKING_WORDS = frozenset(
+    terms(
+        "explain explains explained please confused confusing tell help understand understanding "
+        "describe describes clarify simple simply again quick quickly briefly really exactly "
+        "actually hi hello thanks thank want need know"
+    )
+)
 _ORDINALS = {
     word: n
     for n, word in enumerate(
@@ -104,7 +113,8 @@ def intent(question: str, names: frozenset[str] = frozenset()) -> Intent | None:
         return Intent("page", page=int(page.group(1)))
     named = _PARAGRAPH.search(lowered)
     rest = lowered[: named.start()] + " " + lowered[named.end() :] if named else lowered
-    if any(t not in POSITION_WORDS and t not in names for t in content_terms(rest)):
+    if any(t not in POSITION_WORDS and t not in ASKING_WORDS and t not in names
+           for t in content_terms(rest)):
         return None
     if _EVIDENCE.search(lowered):
         return Intent("evidence")

@@ -263,6 +263,23 @@ def test_citation_guide_opens_a_marker_where_a_sentence_would_end_uncited():
     assert guide("Ruth says it [7", "]") is None and guide("Ruth says it [7", "].") is None
 
 
+def test_the_thesis_a_summary_or_a_page_is_quoted_in_explain_too(essay_index_dir, embedder,
+                                                                  chunks, prompts):
+    from assistant.assistant import PART_NOTICE
+
+    # the 1.5B model's summary once turned the thesis around, in words verification passes
+    facade, model = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                    "The essay argues that the clones are not human [2].")
+    summary = facade.ask("Summarize the essay")
+    assert summary.mode == "extractive" and summary.notice == PART_NOTICE
+    assert "no different from a human biologically born" in summary.answer
+    page = facade.ask("What is on page 166?")
+    assert "modeled from trash" in page.answer and page.citations[0].chunk.pages == ["166"]
+    assert model.prompts_seen == []  # the model was not asked
+    facade.ask("What does Ruth fear?")
+    assert len(model.prompts_seen) == 1  # other questions are explained
+
+
 def test_an_answer_that_only_says_yes_falls_back_to_quotes_saying_why(
         essay_index_dir, embedder, chunks, prompts):
     facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,

@@ -32,6 +32,11 @@ CLOSE_2 = "defined not by what they are, but by what they are not."
         ("paragraph two?", Intent("paragraph", 2)),
         ("What is the last paragraph about?", Intent("paragraph", -1)),
         ("Summarize the essay in one paragraph", Intent("summary")),  # a length, not a place
+        ("Please explain the thesis.", Intent("thesis")),  # words of asking, not of a topic
+        ("I'm confused. What is the thesis?", Intent("thesis")),
+        ("summary please", Intent("summary")),
+        ("Can you help me understand the conclusion?", Intent("paragraph", -1)),
+        ("Explain what Ruth fears", None),
         ("What happens on page 254?", Intent("page", page=254)),
         ("What does Ruth say on p. 166?", Intent("page", page=166)),  # other words may come too
         # about something inside the essay (or outside it): retrieval answers or refuses
