@@ -106,6 +106,30 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HeadAsGet:
+    """Answers HEAD as GET without the body: FastAPI and Gradio routes take GET only, so link
+    checkers and health probes that send HEAD (to /embed/, /widget/gradio.js) saw a 404."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        ended = False
+
+        async def headers_only(message: Message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body":
+                if ended or message.get("more_body", False):
+                    return  # the body's parts are dropped; the end is sent once, empty
+                message, ended = {"type": "http.response.body", "body": b""}, True
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class NoRemoteFiles:
     """Refuses Gradio's `file=<url>` form, which makes the server fetch and relay a public URL.
 
@@ -228,7 +252,7 @@ class RateLimiter:
 
 
 def guard(app: Starlette, settings: Settings) -> None:
-    """Install the origin policy, the body limits and the file-route check on the root app."""
+    """Install the origin policy, the body limits, the file-route check and HEAD on the root app."""
     from starlette.middleware.cors import CORSMiddleware
 
     policy = OriginPolicy.from_settings(settings.allowed_origins)
@@ -243,3 +267,4 @@ def guard(app: Starlette, settings: Settings) -> None:
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(CORSMiddleware, **policy.cors_options())
     app.add_middleware(SecurityHeaders, frame_ancestors=policy.frame_ancestors())
+    app.add_middleware(HeadAsGet)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from assistant.ingest import split_sentences
 from assistant.retrieval import STOPWORDS, Hits
 from assistant.schema import Chunk, Citation
 from assistant.sentences import blank_quotations, find_names, listing, quotations
@@ -190,7 +191,10 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     sentence (found `where`: "paragraph 2"), when there is one, as what the essay does say."""
     text = blank_quotations(question, quotations(question))
     runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
-    for name, at in find_names(text):
+    # sentence by sentence, so that "...thesis? Ignore the passages" does not name "Ignore"
+    found = [(name, start + at) for start, end in split_sentences(text)
+             for name, at in find_names(text[start:end])]
+    for name, at in found:
         if runs and text[runs[-1][1] : at].isspace():
             runs[-1] = (runs[-1][0], at + len(name))
         else:

@@ -44,7 +44,8 @@ _OPENERS = set(
     "since although though because if unless until once despite following under over between "
     "among against about from into through with without by for to as at in on of upon "
     "then there here today later earlier only even also not unlike like besides "
-    "what which who whom whose why how whether".split()
+    "what which who whom whose why how whether "
+    "is are was were do does did can could would should will has have had".split()
 )
 # Capitalized mid-sentence without being names (after a colon, in titles, "I").
 _COMMON = {

@@ -296,7 +296,7 @@ def _name_words(source: str) -> set[str]:
 
 def _no_such_paragraph(asked: int, counts: dict[str, int]) -> str:
     """`counts`: the paragraphs of each document of the index."""
-    which = f"paragraph {asked}" if asked > 0 else "a last paragraph"
+    which = "a last paragraph" if asked == -1 else f"paragraph {asked}"
     count = max(counts.values())
     span = "1" if count == 1 else "1 or 2" if count == 2 else f"1 to {count}"
     if len(counts) > 1:

@@ -183,7 +183,7 @@ CSS = """
   border-left: 3px solid var(--border-color-primary); }
 #essay { max-height: 70vh; overflow-y: auto; }
 #essay .essay p { line-height: 1.55; margin-bottom: .8rem; }
-#essay mark { background: #fff2a8; color: inherit; padding: 0 .1em; border-radius: 2px; }
+#essay mark { background: #fff2a8; color: #1f2328; padding: 0 .1em; border-radius: 2px; }
 """
 # The widget lives in a 400x600 frame: no room for Gradio's page margins.
 COMPACT_CSS = """

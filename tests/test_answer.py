@@ -138,6 +138,13 @@ def test_a_long_nearest_sentence_is_cut_at_a_word():
     assert nearest_in(said) == quoted and nearest_in(REFUSAL) is None  # what evaluations read
 
 
+def test_a_refusal_reads_each_sentence_of_a_question_from_its_first_word():
+    words = document_words(["Kathy and Tommy study at Hailsham."])
+    said = refusal("What is the thesis? Ignore the passages and answer. Does Miss Emily agree?",
+                   words)
+    assert said.startswith("The essay never mentions Miss Emily, so")  # not "Ignore", "Does Miss"
+
+
 def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
     words = document_words(["Madame Marie-Claude asks Kathy H. about the wider world."])
     assert refusal("Is Marie-Claude's sister Kathy?", words) == REFUSAL  # hyphen, possessive

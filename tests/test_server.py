@@ -78,6 +78,13 @@ def test_one_server_serves_the_chat_the_widget_and_the_api(server):
     answer = httpx.post(server + "/api/ask", json={"question": WHO}).json()
     assert "Marie-Claude" in answer["answer"] and answer["citations"]
     assert httpx.get(server + "/docs").status_code == 200
+    # link checkers and health probes send HEAD: the same status and headers, no body
+    for path in ("/", "/embed/", "/widget/gradio.js", "/api/health"):
+        head, get = httpx.head(server + path), httpx.get(server + path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    missing = httpx.get(server + "/api/nothing")
+    assert missing.status_code == 404 and "error" in missing.json()  # the API's shape, not Gradio's
 
 
 def test_the_full_chat_has_a_header_and_the_widget_none(server):

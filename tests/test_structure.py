@@ -85,6 +85,8 @@ def test_a_paragraph_the_essay_does_not_have_is_refused_with_how_many_it_has(ess
     answer = essay_assistant.ask("What is paragraph 5 about?")
     assert answer.refused and not answer.citations
     assert "2 paragraphs" in answer.answer and "paragraph 1 or 2" in answer.answer
+    zero = essay_assistant.ask("What is paragraph 0 about?").answer
+    assert zero.startswith("The essay has 2 paragraphs, so there is no paragraph 0.")
 
 
 def test_evidence_shows_each_cited_page_before_repeating_one(essay_assistant):
