@@ -105,6 +105,7 @@ def respond(
     flag = flag or StopFlag()
     event = flag.start()
     chat += [user_message(text), pending_message("")]
+    generating = (mode or assistant.settings.mode) == "generative"
     yield [*chat], turns, skip, ""
     partial, answer = "", None
     try:
@@ -113,7 +114,7 @@ def respond(
         ):
             if isinstance(item, str):
                 partial += item
-                chat[-1] = pending_message(partial)
+                chat[-1] = pending_message(partial, checking=generating)
                 yield [*chat], turns, skip, skip
             else:
                 answer = item
@@ -174,6 +175,8 @@ CSS = """
   border-left: 3px solid var(--border-color-primary); }
 #chat .unverified { text-decoration: underline dotted; }
 #chat .waiting { opacity: .6; }
+#chat .answer.checking { opacity: .7; }
+#chat .checking-note { margin-top: .3rem; font-size: .85em; font-style: italic; opacity: .7; }
 #chat details.sources { margin-top: .6rem; }
 #chat details.sources summary { cursor: pointer; font-weight: 600; }
 #chat details.sources ol { list-style: none; padding-left: 0; margin: .4rem 0 0 0; }

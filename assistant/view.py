@@ -16,6 +16,7 @@ from assistant.answer import split_nearest
 from assistant.schema import Answer, Citation, Document
 
 _MARKER = re.compile(r"\[(\d+)\]")
+CHECKING = "Draft: each sentence is checked against the essay before it is kept."
 WAITING = '<span class="waiting">Looking in the essay…</span>'
 
 Message = dict[str, Any]  # a Chatbot message: {"role": "user" | "assistant", "content": html}
@@ -40,10 +41,16 @@ def user_message(question: str) -> Message:
     return {"role": "user", "content": f'<div class="question">{_lines(question)}</div>'}
 
 
-def pending_message(partial: str) -> Message:
-    """The answer while it streams in."""
-    body = _lines(partial) if partial else WAITING
-    return {"role": "assistant", "content": f'<div class="answer pending">{body}</div>'}
+def pending_message(partial: str, checking: bool = False) -> Message:
+    """The answer while it streams in; `checking`: it is being written by the model, so it is
+    shown as a draft whose sentences are still to be checked against the essay."""
+    if not partial:
+        return {"role": "assistant", "content": f'<div class="answer pending">{WAITING}</div>'}
+    if not checking:
+        return {"role": "assistant", "content": f'<div class="answer pending">{_lines(partial)}</div>'}
+    return {"role": "assistant", "content": (
+        f'<div class="answer pending checking">{_lines(partial)}</div>'
+        f'<div class="checking-note">{CHECKING}</div>')}
 
 
 def notice_message(text: str) -> Message:

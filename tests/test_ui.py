@@ -13,6 +13,7 @@ from assistant.config import Settings
 from assistant.errors import UnusableIndexError
 from assistant.schema import Answer, Citation, Turn
 from assistant.ui import API_NAME, EXAMPLES, StopFlag, build_ui, respond, stop
+from assistant.view import CHECKING
 
 SKIP = object()  # stands in for gr.skip()
 WHO = 'Who says "Poor creatures. What did we do to you?"'
@@ -139,7 +140,7 @@ class ScriptedAssistant:
 
     def __init__(self, real, fail: Exception | None = None) -> None:
         self.real, self.fail = real, fail
-        self.documents = real.documents
+        self.documents, self.settings = real.documents, real.settings
         self.started = threading.Event()
 
     def check_question(self, question: str) -> str:
@@ -166,10 +167,12 @@ def test_stop_sets_the_event_and_the_answer_keeps_what_was_produced(assistant):
     next(updates)  # the question and a pending answer
     chat, *_ = next(updates)  # the first words
     assert flag.running and not flag.event.is_set()
+    # the model's words are shown as a draft until the final, checked answer replaces them
+    assert 'class="answer pending checking"' in chat[-1]["content"] and CHECKING in chat[-1]["content"]
     stopped = stop(chat, flag)
     assert flag.event.is_set() and stopped[-1]["content"].endswith("Stopped.</div>")
     chat, turns, essay, _ = list(updates)[-1]
-    assert not flag.running
+    assert not flag.running and CHECKING not in chat[-1]["content"]
     produced = turns[-1].answer
     assert produced.startswith("Madame") and len(produced) < 40  # stopped well before the end
     assert "<mark" in essay
