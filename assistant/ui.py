@@ -62,11 +62,18 @@ class StopFlag:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.running = False
+        self.cleared: threading.Event | None = None  # the answer running when the chat was cleared
 
     def start(self) -> threading.Event:
         self.event = threading.Event()
         self.running = True
         return self.event
+
+    def clear(self) -> None:
+        """The student cleared the chat: stop the running answer, and let it show nothing more."""
+        if self.running:
+            self.cleared = self.event
+            self.event.set()
 
     def __deepcopy__(self, memo: dict) -> "StopFlag":
         return StopFlag()
@@ -112,6 +119,8 @@ def respond(
         for item in assistant.stream(
             text, mode=mode or None, history=tuple(turns), stop=event
         ):
+            if flag.cleared is event:
+                continue  # the chat was cleared: let the generation end, show nothing of it
             if isinstance(item, str):
                 partial += item
                 chat[-1] = pending_message(partial, checking=generating)
@@ -125,6 +134,9 @@ def respond(
     finally:
         if flag.event is event:  # a newer answer in this session owns the flag otherwise
             flag.running = False
+    if flag.cleared is event:
+        yield [], [], essay_html(assistant.documents), skip
+        return
     if answer is None:  # the facade promises a final Answer; say so rather than show nothing
         chat[-1] = notice_message("No answer came back. Please ask again.")
         yield [*chat], turns, skip, skip
@@ -307,9 +319,14 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
         else:
             filled = examples.load_input_event
         filled.then(api_visibility="undocumented", **io)
+
+        def clear(flag: StopFlag):  # noqa: ANN202 - Gradio's outputs
+            flag.clear()
+            return [], essay_html(assistant.documents)
+
         chatbot.clear(
-            lambda: ([], essay_html(assistant.documents)),
-            None,
+            clear,
+            [flag],
             [turns, essay],
             queue=False,
             api_visibility="private",

@@ -178,6 +178,20 @@ def test_stop_sets_the_event_and_the_answer_keeps_what_was_produced(assistant):
     assert "<mark" in essay
 
 
+def test_clearing_the_chat_while_an_answer_streams_stops_it_and_keeps_the_chat_empty(assistant):
+    scripted, flag = ScriptedAssistant(assistant), StopFlag()
+    earlier = [Turn("Who is Kathy?", "Kathy H. is the narrator. [1]")]
+    updates = respond(scripted, WHO, [], earlier, "generative", flag, skip=SKIP)
+    next(updates)
+    next(updates)  # the first words
+    flag.clear()
+    assert flag.event.is_set()
+    rest = list(updates)
+    chat, turns, essay, _ = rest[-1]
+    assert chat == [] and turns == [] and "<mark" not in essay
+    assert all(update[0] == [] for update in rest)  # nothing of the old answer came back
+
+
 def test_asking_again_does_not_undo_a_stop(assistant):
     # The stopped generation may not have noticed yet; the next answer must not clear its Stop.
     scripted, flag = ScriptedAssistant(assistant), StopFlag()
