@@ -200,6 +200,18 @@ CSS = """
 #essay .essay p { line-height: 1.55; margin-bottom: .8rem; }
 #essay mark { background: #fff2a8; color: #1f2328; padding: 0 .1em; border-radius: 2px; }
 """
+# Scrolls the essay view (only it, not the page) to the first highlighted passage when it is out of
+# sight: after an answer, and when the widget's essay is opened.
+SCROLL_TO_MARK = """() => { let tries = 0; const go = () => {
+  const mark = document.querySelector('#essay mark');
+  if (!mark || !mark.offsetParent) { if (++tries < 40) setTimeout(go, 50); return; }
+  let box = mark.parentElement;  // the nearest box that scrolls; never the page itself
+  while (box && !(/auto|scroll/.test(getComputedStyle(box).overflowY)
+                  && box.scrollHeight > box.clientHeight)) box = box.parentElement;
+  if (!box || box === document.body || box === document.documentElement) return;
+  const b = box.getBoundingClientRect(), m = mark.getBoundingClientRect();
+  if (m.top < b.top || m.bottom > b.bottom) box.scrollTop += m.top - b.top - 8;
+}; setTimeout(go, 50); }"""
 # The widget lives in a 400x600 frame: no room for Gradio's page margins.
 COMPACT_CSS = """
 .gradio-container .main.app { padding: 6px 8px !important; }
@@ -289,8 +301,10 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
                         essay_html(assistant.documents), elem_id="essay", js_on_load=None
                     )
         if compact:  # below the chat: a 400px frame has no room beside it
-            with gr.Accordion("The essay", open=False):
+            with gr.Accordion("The essay", open=False) as essay_box:
                 essay = gr.HTML(essay_html(assistant.documents), elem_id="essay", js_on_load=None)
+            essay_box.expand(None, None, None, js=SCROLL_TO_MARK, queue=False)
+        essay.change(None, None, None, js=SCROLL_TO_MARK, queue=False)
 
         def ask(question: str, chat: list, turns: list, mode: str, flag: StopFlag):
             """Answer a question about the essay; mode is "generative" (Explain) or "extractive"."""

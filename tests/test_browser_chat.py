@@ -299,6 +299,16 @@ def test_compact_widget_fits_a_400_by_600_frame(browser, index_settings):
         )
         assert size[0] <= 400 and size[1] <= 600, size
         visit.shot("widget-400x600")
+        # opened, the essay view shows the cited passage, scrolled to it within its own box
+        page.get_by_text("The essay", exact=True).click()
+        page.wait_for_function(
+            "() => { const mark = document.querySelector('#essay mark');"
+            " const box = mark && mark.closest('.gr-accordion'); if (!box) return false;"
+            " const b = box.getBoundingClientRect(), m = mark.getBoundingClientRect();"
+            " return box.scrollTop > 0 && m.top >= b.top && m.top < b.bottom; }",
+            timeout=10_000,
+        )
+        visit.shot("widget-essay-scrolled")
         assert visit.elsewhere == []
         visit.close()
     finally:
