@@ -100,6 +100,8 @@ def select(
     # a title ("Lecture 3: The Water Cycle") shares the question's words but answers nothing
     untitled = [i for i in order if not is_title(texts[i])]
     order = untitled or order
+    if kind == "author":  # "Who wrote it?": a sentence that credits no one cannot say
+        order = [i for i in order if has_kind(kind, texts[i], hits.question)] or order
     best = float(score[order[0]])
     chosen, length = [], 0
     for i in order:
@@ -132,6 +134,8 @@ def is_title(sentence: str) -> bool:
 
 
 _KINDS = (
+    ("author", re.compile(r"\bwho (wrote|writes|authored|penned)\b|\b(author|writer) of\b"
+                          r"|\bwritten by (whom|who)\b")),
     ("date", re.compile(r"\b(when|what (year|century|decade|date|period)|which (year|century))\b")),
     ("number", re.compile(r"\bhow (many|much|long|old|far|large|big|tall|high|fast)\b|"
                           r"\bwhat (percentage|percent|number|amount|proportion)\b")),
@@ -146,6 +150,10 @@ _NUMBER = re.compile(
     r"thirty|forty|fifty|hundred|thousand|million|billion|dozen|half)\b"
 )
 _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w\-\u2019']+")
+# a name credited with a work: "Kazuo Ishiguro\u2019s Never Let Me Go", "by Mary Shelley", "the
+# novelist Shelley"
+_CREDIT = re.compile(r"\b[A-Z][\w\-]+[\u2019']s\s+[A-Z]|\bby\s+[A-Z]"
+                     r"|\b(wrote|written|author|novelist|writer|poet|playwright)\b.{0,40}?\b[A-Z]")
 
 
 def expected_kind(question: str) -> str | None:
@@ -157,6 +165,8 @@ def expected_kind(question: str) -> str | None:
 def has_kind(kind: str, sentence: str, question: str) -> bool:
     """Whether the sentence holds a thing of that kind that the question does not already name."""
     lowered = question.lower()
+    if kind == "author":
+        return bool(_CREDIT.search(sentence))
     if kind == "name":
         return any(m.group().lower() not in lowered for m in _NAME.finditer(sentence))
     pattern = _DATE if kind == "date" else _NUMBER

@@ -249,3 +249,15 @@ def test_titles_are_not_quoted_and_the_best_document_comes_first(tmp_path, embed
     assert "Lecture 3" not in answer.answer
     assert all(c.chunk.source == "lecture.md" for c in answer.citations[:1])
     assert "Evaporation: water turns into vapour" in notes.ask("What is evaporation?").answer
+
+
+def test_who_wrote_it_is_answered_by_a_sentence_that_credits_someone(essay_assistant):
+    # "Never Let Me Go is a memoir of the Other." shares more words but credits no one
+    for question in ("Who wrote Never Let Me Go?", "Who is the author of the novel?"):
+        assert "Kazuo Ishiguro’s Never Let Me Go" in essay_assistant.ask(question).answer
+    from assistant.answer import has_kind
+
+    credits = ["in Kazuo Ishiguro’s Never Let Me Go", "a novel by Mary Shelley",
+               "the novelist Mary Shelley"]
+    assert all(has_kind("author", s, "Who wrote it?") for s in credits)
+    assert not has_kind("author", "Ruth’s fears are real. Never Let Me Go is a memoir.", "Who?")
