@@ -44,6 +44,10 @@ class TurnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: StrictStr
     answer: StrictStr
+    cited: list[StrictStr] = Field(
+        default_factory=list, max_length=20,
+        description="chunk_id of each of that answer's citations: lets \"What page is that on?\" "
+                    "answer from the passages it quoted")
 
 
 class AskRequest(BaseModel):
@@ -241,7 +245,7 @@ def create_api(assistant: Assistant) -> FastAPI:
         if mode == "extractive" and not body.history:
             answer = await batcher.ask(question, k=body.k, id=body.id)
         else:
-            history = tuple(Turn(t.question, t.answer) for t in body.history)
+            history = tuple(Turn(t.question, t.answer, tuple(t.cited)) for t in body.history)
             call = functools.partial(
                 assistant.ask, question, k=body.k, mode=mode, history=history, id=body.id
             )

@@ -17,11 +17,12 @@ from assistant import structure
 from assistant.answer import Selection, document_words, refusal, render, select
 from assistant.config import Settings
 from assistant.errors import InputError, ModelError
-from assistant.followup import with_history
+from assistant.followup import asks_page_of_that, with_history
 from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
 from assistant.retrieval import Hits, HybridRetriever
 from assistant.schema import Answer, Chunk, Document, Turn
+from assistant.sentences import listing
 from assistant.verify import VERDICT
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,11 @@ class Assistant:
         k = self._check_k(k)
         mode = self._check_mode(mode)
         history = tuple(history)[-self.settings.history_turns :] if history else ()
+        if history and history[-1].cited and asks_page_of_that(text):
+            answer = self._page_of_that(text, history, k, started, id)
+            yield answer.answer
+            yield answer
+            return
         if mode == "generative":
             yield from self._generative(text, k, history, stop, started, id)
             return
@@ -216,6 +222,25 @@ class Assistant:
             notice=notice,
             standalone_question=standalone,
         )
+
+    def _page_of_that(self, question: str, history: Sequence[Turn], k: int, started: float,
+                      id: str | None) -> Answer:
+        """"What page is that on?": the pages the last answer's passages cite, quoted. From the
+        passages it cited, not a new search: the question names nothing to search for."""
+        chunks = [self.index.chunks[self._chunk_index[c]] for c in history[-1].cited
+                  if c in self._chunk_index]
+        selection = structure.pages_of(chunks, self.index)
+        standalone = _follow_up(question, history)
+        if selection.refused:
+            text, citations = selection.reason, ()
+        else:
+            text, citations = render(selection, self._texts)
+            pages = structure.pages_cited(selection)
+            text = f"Page{'s' if len(pages) > 1 else ''} {listing(pages, 'and')}: {text}"
+        return Answer(question=question, answer=text, refused=selection.refused, mode="extractive",
+                      citations=citations, retrieved=self.retriever.search(standalone, k).passages,
+                      latency_ms=(time.perf_counter() - started) * 1000, id=id,
+                      standalone_question=standalone)
 
     def _refusal(self, question: str, selection: Selection) -> str:
         if selection.nearest is None:

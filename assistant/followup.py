@@ -40,6 +40,18 @@ def looks_like_follow_up(question: str) -> bool:
     return len(content) <= 1 and not find_names(question)
 
 
+_PAGE_OF_THAT = re.compile(
+    r"\b(what|which) page\b|\bon what page\b|\bpage (number )?(is|was) (that|this|it)\b")
+
+
+def asks_page_of_that(question: str) -> bool:
+    """Whether a follow-up asks for the page of what was just quoted ("What page is that on?"),
+    not for a page by its number."""
+    lowered = question.lower()
+    return bool(_PAGE_OF_THAT.search(lowered)) and not re.search(r"\d", lowered) and (
+        looks_like_follow_up(question))
+
+
 def with_history(question: str, history: Sequence[Turn]) -> str:
     """The follow-up joined to the earlier questions it leans on (the question alone otherwise)."""
     if not history or not looks_like_follow_up(question):

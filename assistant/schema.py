@@ -107,6 +107,7 @@ class Turn:
 
     question: str
     answer: str
+    cited: tuple[str, ...] = ()  # chunk ids of the passages the answer cited (the chat keeps them)
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,16 @@ generated summaries (the Explain mode writes those from the same passages).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer import Selection
 from assistant.index import LoadedIndex
 from assistant.retrieval import Hits, terms
+from assistant.schema import Chunk
 from assistant.sentences import listing
 
+MAX_PAGE_SENTENCES = 3
 # Words (as `terms` stems them) that name parts of an essay rather than what it is about.
 DOCUMENT_WORDS = frozenset(
     terms(
@@ -222,6 +225,33 @@ def _covers(cited: str, page: int) -> bool:
 
 
 # --- answering ----------------------------------------------------------------------------------
+
+
+def pages_of(chunks: Sequence[Chunk], index: LoadedIndex) -> Selection:
+    """For "What page is that on?": the sentences of the passages just cited that cite a page,
+    or a refusal saying that those passages cite none (and which pages the essay does cite)."""
+    chosen = []
+    for chunk in chunks:
+        rows = set(index.chunk_sentences[index.chunks.index(chunk)])
+        chosen += [(chunk, *index.sentences[row][1:]) for row, _ in _citing(index, chunk.source)
+                   if row in rows]
+    if chosen:
+        return Selection(tuple(chosen[:MAX_PAGE_SENTENCES]), 1.0, 1.0, 1.0)
+    places = listing(list(dict.fromkeys(f"paragraph {c.paragraph}" for c in chunks)), "and")
+    one = len(chunks) == 1
+    said = (f"The passage{'' if one else 's'} that answer quoted ({places}) "
+            f"cite{'s' if one else ''} no page.")
+    pages = cited_pages(index)
+    if pages:
+        said += f" The essay cites page{'s' if len(pages) > 1 else ''} {listing(pages, 'and')}."
+    return Selection((), 0.0, 0.0, 0.0, reason=said)
+
+
+def pages_cited(selection: Selection) -> list[str]:
+    """The pages the selected sentences cite, in page order."""
+    pages = {c.page for chunk, start, end in selection.sentences for c in chunk.citations
+             if start <= c.start < end}
+    return sorted(pages, key=lambda p: (int(p.split("-")[0]), p))
 
 
 def select_part(

@@ -143,7 +143,8 @@ def respond(
         return
     chat[-1] = answer_message(answer)
     if answer.answer:  # a stopped answer with nothing verified is not part of the conversation
-        turns = [*turns, Turn(question=text, answer=answer.answer)][-MAX_TURNS:]
+        cited = tuple(c.chunk.chunk_id for c in answer.citations)
+        turns = [*turns, Turn(question=text, answer=answer.answer, cited=cited)][-MAX_TURNS:]
     yield chat, turns, essay_html(assistant.documents, answer.citations), skip
 
 

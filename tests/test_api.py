@@ -179,6 +179,14 @@ def test_unreadable_bodies_and_unknown_routes_get_the_error_shape_too(index, emb
     assert wrong.status_code == 405 and wrong.json() == {"error": "GET is not allowed here; see /docs"}
 
 
+def test_a_history_turn_may_carry_its_citations_for_a_page_follow_up(index, embedder):
+    first = ask(index, embedder, {"question": "What does Ruth fear?"}).json()
+    turn = {"question": first["question"], "answer": first["answer"],
+            "cited": [c["chunk_id"] for c in first["citations"]]}
+    page = ask(index, embedder, {"question": "What page is that on?", "history": [turn]})
+    assert page.status_code == 200 and page.json()["answer"].startswith("Page 166: ")
+
+
 def test_an_over_long_question_says_the_limit(index, embedder):
     response = ask(index, embedder, {"question": "x" * 2001})
     assert response.status_code == 422 and "2,000" in response.json()["error"]

@@ -135,3 +135,26 @@ def test_explain_is_offered_at_once_while_the_model_loads_in_the_background(
     assert not facade.generative_available  # the failed load is known now, and said
     answer = facade.ask(WHO, mode="generative")
     assert "Marie-Claude" in answer.answer and "corrupt" in answer.notice
+
+
+def test_what_page_is_that_on_answers_from_the_passages_just_cited(essay_assistant):
+    from assistant.schema import Turn
+
+    def turn(question: str) -> Turn:
+        said = essay_assistant.ask(question)
+        return Turn(question, said.answer, tuple(c.chunk.chunk_id for c in said.citations))
+
+    for mode in ("extractive", "generative"):  # no model here: Explain is not needed for it
+        ruth = essay_assistant.ask("What page is that on?", mode=mode,
+                                   history=[turn("What does Ruth fear?")])
+        assert ruth.answer.startswith("Page 166: ") and "(Ishiguro 166)" in ruth.answer
+        assert [c.chunk.pages for c in ruth.citations] == [["166"]]
+    thesis = essay_assistant.ask("Which page is it on?", history=[turn("What is the thesis?")])
+    assert thesis.refused and not thesis.citations
+    assert thesis.answer == ("The passage that answer quoted (paragraph 1) cites no page. "
+                             "The essay cites pages 166 and 254.")
+    # a question that names its page, or a history without citations, is read as before
+    assert "Page 166:" not in essay_assistant.ask(
+        "What is on page 166?", history=[turn("What is the thesis?")]).answer
+    assert essay_assistant.ask("What page is that on?",
+                               history=[Turn("What does Ruth fear?", "...")]).answer != ruth.answer

@@ -68,7 +68,9 @@ def test_answer_streams_into_the_chat_with_sources_and_highlights(assistant):
     listed = set(re.findall(r'data-marker="(\d+)"', answer))
     assert markers and markers == listed
     assert "page 254" in answer and "paragraph 1" in answer
-    assert turns == [Turn(question=WHO, answer=turns[0].answer)]
+    # the turn keeps what the answer cited, for "What page is that on?"
+    assert turns == [Turn(question=WHO, answer=turns[0].answer,
+                          cited=("never-let-me-go-essay.txt#0-761",))]
     assert "Marie-Claude" in turns[0].answer
     marked = re.findall(r"<mark[^>]*>(.*?)</mark>", essay, flags=re.S)
     assert marked and "Poor creatures" in marked[0]
