@@ -326,5 +326,8 @@ def _one_line(errors) -> str:
     message = first.get("msg", "invalid value")
     if first.get("type") == "json_invalid":
         return "the body is not valid JSON"
+    if not where and first.get("type") in ("model_attributes_type", "dict_type"):
+        return ('the body must be a JSON object such as {"question": "..."}, sent with '
+                "content-type: application/json")
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return f"{where or 'body'}: {message}{more}"

@@ -166,6 +166,14 @@ def test_invalid_json_gets_a_one_line_422(index, embedder):
     )
     assert response.status_code == 422
     assert response.json() == {"error": "the body is not valid JSON"}
+    # JSON sent as a form (curl -d without a content-type), or a list instead of an object
+    form, listed = call(index, embedder, [
+        ("POST", "/api/ask", {"content": b'{"question": "Who is Ruth?"}',
+                              "headers": {"content-type": "application/x-www-form-urlencoded"}}),
+        ("POST", "/api/ask", {"json": ["Who is Ruth?"]})])
+    for response in (form, listed):
+        assert response.status_code == 422
+        assert "content-type: application/json" in response.json()["error"], response.text
 
 
 def test_unreadable_bodies_and_unknown_routes_get_the_error_shape_too(index, embedder):
