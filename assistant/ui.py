@@ -24,6 +24,7 @@ from assistant.view import (
     essay_html,
     notice_message,
     pending_message,
+    title_of,
     user_message,
 )
 
@@ -238,7 +239,7 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
     import gradio as gr
 
     mode_value = default_mode(assistant)
-    titles = ", ".join(assistant.documents) or "no document"
+    titles = ", ".join(map(title_of, assistant.documents)) or "no document"
     with gr.Blocks(
         title="Study Assistant",
         analytics_enabled=False,

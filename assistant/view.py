@@ -131,6 +131,15 @@ def sources_html(citations: Sequence[Citation], mode: str) -> str:
     )
 
 
+def title_of(source: str) -> str:
+    """A document's name as a reader would write it: "never-let-me-go-essay.txt" -> "Never Let Me
+    Go Essay" (words already capitalized, "iPhone" or "NATO", stay as they are)."""
+    stem = re.sub(r"\.(txt|md|markdown)$", "", source, flags=re.IGNORECASE)
+    words = re.split(r"[\s_\-]+", stem)
+    return " ".join(w if any(c.isupper() for c in w) else w[:1].upper() + w[1:]
+                    for w in words if w) or source
+
+
 def essay_html(documents: Mapping[str, Document], citations: Sequence[Citation] = ()) -> str:
     """The documents as paragraphs, with the cited passages wrapped in <mark>."""
     spans: dict[str, list[tuple[int, int, int]]] = {}
@@ -138,7 +147,7 @@ def essay_html(documents: Mapping[str, Document], citations: Sequence[Citation] 
         spans.setdefault(c.chunk.source, []).append((c.chunk.start, c.chunk.end, c.marker))
     out = ['<div class="essay">']
     for source, doc in documents.items():
-        out.append(f'<h3 class="essay-title">{escape(source)}</h3>')
+        out.append(f'<h3 class="essay-title" title="{escape(source)}">{escape(title_of(source))}</h3>')
         for number, (start, end) in enumerate(doc.paragraphs, 1):
             out.append(f'<p data-paragraph="{number}">')
             out.append(_highlight(doc.text, start, end, spans.get(source, [])))

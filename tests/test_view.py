@@ -23,6 +23,14 @@ def text_of(html: str) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
+def test_a_document_is_titled_as_a_reader_would_write_its_name():
+    from assistant.view import title_of
+
+    assert title_of("never-let-me-go-essay.txt") == "Never Let Me Go Essay"
+    assert title_of("week_3 NATO notes.md") == "Week 3 NATO Notes"
+    assert title_of("iPhone-review.txt") == "iPhone Review"
+
+
 def test_escape_leaves_no_markup_or_template_syntax():
     escaped = escape("<img src=x onerror=alert(1)> & \"q\" 'a' ${x} {{y}}")
     assert not set(escaped) & set("<>\"'${}")
@@ -41,7 +49,7 @@ def test_essay_view_marks_overlapping_citations_once(essay):
     assert 'data-markers="1 2"' in html
     shared = doc.text[second.start : first.end]
     assert text_of(html).count(escape(shared)) == 1
-    assert text_of(html).replace("&amp;", "&") == doc.source + "".join(
+    assert text_of(html).replace("&amp;", "&") == "Never Let Me Go Essay" + "".join(
         doc.text[s:e] for s, e in doc.paragraphs
     )
 
