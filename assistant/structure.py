@@ -198,7 +198,10 @@ def page_rows(index: LoadedIndex, source: str, page: int) -> list[int]:
 
 def cited_pages(index: LoadedIndex) -> list[str]:
     """The pages the documents' citations name, in page order."""
-    pages = {c.page for chunk in index.chunks for c in chunk.citations}
+    return _in_page_order({c.page for chunk in index.chunks for c in chunk.citations})
+
+
+def _in_page_order(pages: set[str]) -> list[str]:
     return sorted(pages, key=lambda p: (int(p.split("-")[0]), p))
 
 
@@ -249,9 +252,8 @@ def pages_of(chunks: Sequence[Chunk], index: LoadedIndex) -> Selection:
 
 def pages_cited(selection: Selection) -> list[str]:
     """The pages the selected sentences cite, in page order."""
-    pages = {c.page for chunk, start, end in selection.sentences for c in chunk.citations
-             if start <= c.start < end}
-    return sorted(pages, key=lambda p: (int(p.split("-")[0]), p))
+    return _in_page_order({c.page for chunk, start, end in selection.sentences
+                           for c in chunk.citations if start <= c.start < end})
 
 
 def select_part(
