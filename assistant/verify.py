@@ -332,13 +332,19 @@ def verify_answer(
 
 
 _ASKS_WHO = re.compile(r"\s*(?:who|whom|whose)\b", re.IGNORECASE)
+_WHO_IS = re.compile(r"\s*who\s+(?:is|are|was|were)\s+(.+?)[\s?.!]*$", re.IGNORECASE)
 NAMES_NO_ONE = "names no one the question does not, though it asks who"
 
 
 def names_no_one(question: str, verified: Verified) -> bool:
     """Whether a question opening with "Who" got shown sentences that name no one it does not
-    already name: "The creature attacks the creature" for "Who attacks the creature?"."""
+    already name: "The creature attacks the creature" for "Who attacks the creature?". Not for
+    asking what a group or a named person is ("Who are the clones?", "Who is Madame?"), which a
+    description answers; "Who is the narrator?" still wants a name."""
     if not _ASKS_WHO.match(question) or not verified.text:
+        return False
+    identity = _WHO_IS.match(question)
+    if identity and (re.search(r"\b[A-Z]", identity.group(1)) or identity.group(1).endswith("s")):
         return False
     asked = {w.lower() for w in _WORDS.findall(question)}
     shown = [c.text for c in verified.checks if c.verified]

@@ -322,6 +322,12 @@ def test_a_who_answer_that_names_no_one_falls_back_to_quotes(essay_index_dir, em
                                 f"Ruth says the clones are modeled from trash [{ruth}].")
     answer = facade.ask("Who says the clones are modeled from trash?")
     assert answer.mode == "generative" and answer.answer.startswith("Ruth says")
+    # asking what a group is, a description answers
+    clones = next(n for n, c in enumerate(chunks, 1) if "initially presented" in c.text)
+    facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
+                                f"These clones are initially presented to the reader as humans "
+                                f"[{clones}].")
+    assert facade.ask("Who are the clones?").mode == "generative"
 
 
 # --- the real local model (loaded once for this module) ------------------------------------------
