@@ -193,7 +193,7 @@ def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN0
         row("whole generative answer, p95", percentile(on["totals"], 95), "{:.2f} s"),
         row("the extractive answer to the same questions, p50", percentile(extractive, 50),
             "{:.1f} ms"),
-        Row("essay questions generated / fell back to extractive",
+        Row("essay questions generated / quoted instead (timings: generated ones only)",
             f"{on['generated']} / {on['fallbacks']} of {len(ESSAY_QUESTIONS)}"),
     ]
     if getattr(llama, "draft_model", None) is not None:  # lookup.LookupLlama
@@ -220,7 +220,10 @@ def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN0
         "tokens after the first over the time they took (the model's tokenizer counting). The "
         "same questions are then answered again with prompt lookup turned off (assistant/lookup.py,"
         " `ASSISTANT_LLM_DRAFT_TOKENS=0`); greedy decoding writes the same text either way up to "
-        "float rounding, which can tip a near tie."
+        "float rounding, which can tip a near tie. Quoted instead: answers whose generated "
+        "sentences all failed verification, and \"What is the essay's thesis?\", which Explain "
+        "answers with the essay's own sentences (as it does every question about the essay's "
+        "parts) without calling the model."
     )
     return decode
 
