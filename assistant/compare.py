@@ -36,6 +36,10 @@ def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
     """Deltas of every metric both runs have (B minus A) and the questions whose verdict changed."""
     records_a, metrics_a = load_run(run_a)
     records_b, metrics_b = load_run(run_b)
+    shared = {str(r.get("id")) for r in records_a} & {str(r.get("id")) for r in records_b}
+    if not shared:
+        raise InputError(f"{run_a} and {run_b} share no question id, so their metrics describe "
+                         "different questions; compare two runs of the same question file")
     a, b = metrics_a["overall"], metrics_b["overall"]
     deltas = {}
     for name, value_a in a.items():
@@ -56,6 +60,7 @@ def compare_runs(run_a: Path, run_b: Path) -> dict[str, Any]:
             wrong_to_right.append(_change(verdict_a[qid][0], record))
     return {
         "n": (a["n"], b["n"]),
+        "shared": len(shared),
         "deltas": deltas,
         "right_to_wrong": right_to_wrong,
         "wrong_to_right": wrong_to_right,
@@ -75,7 +80,10 @@ def compare_command(run_a: Path, run_b: Path, metric: str | None, max_drop: floa
     metric = metric or "accuracy"
     if gate and metric not in deltas:
         raise InputError(f"metric {metric!r} has no value in both runs; choose one of: {', '.join(deltas)}")
-    print(f"A: {run_a} ({result['n'][0]} questions)\nB: {run_b} ({result['n'][1]} questions)\n")
+    print(f"A: {run_a} ({result['n'][0]} questions)\nB: {run_b} ({result['n'][1]} questions)")
+    if result["shared"] < max(result["n"]):
+        print(f"(only {result['shared']} questions are in both; the metrics cover each run's own)")
+    print()
     print(f"{'metric':<26}{'A':>11}{'B':>11}{'B - A':>11}")
     for name, d in deltas.items():
         note = ""

@@ -79,3 +79,15 @@ def test_unknown_metric_or_run_is_a_one_line_error(runs, tmp_path, capsys):
     assert main(["eval", "compare", str(runs[0]), str(tmp_path / "nowhere")]) == 2
     assert "no such run" in capsys.readouterr().err
     assert main(["eval", "compare", str(runs[0])]) == 2
+
+
+def test_runs_of_different_questions_are_not_compared(runs, tmp_path, capsys):
+    records = [json.loads(line) for line in (FIXTURES / "records.jsonl").read_text().splitlines()]
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({**r, "id": f"x-{r['id']}"}) + "\n" for r in records))
+    assert main(["eval", "compare", str(runs[0]), str(other)]) == 2
+    assert "share no question id" in capsys.readouterr().err
+    some = tmp_path / "some.jsonl"
+    some.write_text("".join(json.dumps(r) + "\n" for r in records[:2]))
+    assert main(["eval", "compare", str(runs[0]), str(some)]) == 0
+    assert "only 2 questions are in both" in capsys.readouterr().out
