@@ -63,7 +63,8 @@ class AskRequest(BaseModel):
         default=None, description="extractive quotes the essay; generative explains (needs an LLM)"
     )
     k: StrictInt | None = Field(default=None, ge=1, le=MAX_K, description="passages to retrieve")
-    id: StrictStr | None = Field(default=None, description="echoed in the answer record")
+    id: StrictStr | StrictInt | None = Field(
+        default=None, description="echoed in the answer record (a number as a string, as eval does)")
 
 
 class CitationOut(BaseModel):
@@ -243,11 +244,11 @@ def create_api(assistant: Assistant) -> FastAPI:
             raise _Refusal(503, BUSY, {"Retry-After": "1"})
         mode = body.mode or settings.mode
         if mode == "extractive" and not body.history:
-            answer = await batcher.ask(question, k=body.k, id=body.id)
+            answer = await batcher.ask(question, k=body.k, id=_id(body.id))
         else:
             history = tuple(Turn(t.question, t.answer, tuple(t.cited)) for t in body.history)
             call = functools.partial(
-                assistant.ask, question, k=body.k, mode=mode, history=history, id=body.id
+                assistant.ask, question, k=body.k, mode=mode, history=history, id=_id(body.id)
             )
             one_by_one += 1
             try:
@@ -315,6 +316,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, UnusableIndexError | ModelError):
             return error(503, str(exc))
         return error(400, str(exc))
+
+
+def _id(given: str | int | None) -> str | None:
+    return None if given is None else str(given)
 
 
 def _one_line(errors) -> str:

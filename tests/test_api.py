@@ -195,6 +195,10 @@ def test_a_history_turn_may_carry_its_citations_for_a_page_follow_up(index, embe
     assert page.status_code == 200 and page.json()["answer"].startswith("Page 166: ")
 
 
+def test_a_numeric_id_is_echoed_as_a_string_as_eval_writes_it(index, embedder):
+    assert ask(index, embedder, {"question": WHO, "id": 42}).json()["id"] == "42"
+
+
 def test_an_over_long_question_says_the_limit(index, embedder):
     response = ask(index, embedder, {"question": "x" * 2001})
     assert response.status_code == 422 and "2,000" in response.json()["error"]
