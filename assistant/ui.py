@@ -45,6 +45,7 @@ EXAMPLES = (
 UNAVAILABLE = (
     "Explain needs a language model and none is available here, so answers quote the essay."
 )
+COMPACT_UNAVAILABLE = "Explain (no model here)"  # the widget's label for the disabled choice
 MAX_TURNS = 20  # history kept per session; the facade itself uses only the last few
 # Answers run in parallel up to this many; the LLM layer serializes generation itself, so a quoted
 # answer need not wait behind a generated one.
@@ -284,8 +285,11 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
                     stop_button = gr.Button(
                         "Stop", variant="stop", elem_id="stop", scale=1, min_width=56
                     )
+                choices = list(MODES)
+                if compact and not assistant.generative_available:  # no room for the info line
+                    choices[0] = (COMPACT_UNAVAILABLE, choices[0][1])
                 mode = gr.Radio(
-                    choices=list(MODES),
+                    choices=choices,
                     value=mode_value,
                     label=None if compact else "Answer style",
                     show_label=not compact,

@@ -290,6 +290,7 @@ def test_compact_widget_fits_a_400_by_600_frame(browser, index_settings):
         assert page.locator(".study-header").count() == 0 and page.locator("footer").count() == 0
         # Without a model the app offers no Explain, and says why (the reason a test skips with).
         assert "no language model" in explain_unavailable(visit)
+        assert page.locator("#mode").get_by_text("Explain (no model here)").is_visible()
         page.locator("#chat").get_by_text("What does Ruth fear?").click()
         answer = visit.last_answer()
         answer.locator("details.sources summary").click()
