@@ -204,8 +204,10 @@ class Assistant:
         standalone: str | None = None,
         notice: str | None = None,
         mode: str = "extractive",
+        selection: Selection | None = None,  # when the caller has already made it from `hits`
     ) -> Answer:
-        selection = self._select(hits)
+        if selection is None:
+            selection = self._select(hits)
         if selection.refused:
             text, citations = selection.reason or self._refusal(hits.question, selection), ()
         else:
@@ -231,16 +233,13 @@ class Assistant:
                   if c in self._chunk_index]
         selection = structure.pages_of(chunks, self.index)
         standalone = _follow_up(question, history)
-        if selection.refused:
-            text, citations = selection.reason, ()
-        else:
-            text, citations = render(selection, self._texts)
-            pages = structure.pages_cited(selection)
-            text = f"Page{'s' if len(pages) > 1 else ''} {listing(pages, 'and')}: {text}"
-        return Answer(question=question, answer=text, refused=selection.refused, mode="extractive",
-                      citations=citations, retrieved=self.retriever.search(standalone, k).passages,
-                      latency_ms=(time.perf_counter() - started) * 1000, id=id,
-                      standalone_question=standalone)
+        answer = self._extractive(question, self.retriever.search(standalone, k), started, id,
+                                  standalone, selection=selection)
+        if answer.refused:
+            return answer
+        pages = structure.pages_cited(selection)
+        return _replace(answer, answer=f"Page{'s' if len(pages) > 1 else ''} "
+                                       f"{listing(pages, 'and')}: {answer.answer}")
 
     def _refusal(self, question: str, selection: Selection) -> str:
         if selection.nearest is None:
@@ -278,7 +277,8 @@ class Assistant:
         hits = self.retriever.search(standalone, k)
         selection = self._select(hits)
         if selection.refused:  # nothing relevant: refuse without calling the model
-            answer = self._extractive(question, hits, started, id, standalone, mode="generative")
+            answer = self._extractive(question, hits, started, id, standalone, mode="generative",
+                                      selection=selection)
             yield answer.answer
             yield answer
             return
@@ -286,7 +286,8 @@ class Assistant:
             # The thesis, a summary, a paragraph or a page: the essay's own sentences, chosen by
             # their place in it. Retelling them, the model turned the thesis around ("the clones
             # are not human") in words that verification, which checks words, let through.
-            answer = self._extractive(question, hits, started, id, standalone, notice=PART_NOTICE)
+            answer = self._extractive(question, hits, started, id, standalone, notice=PART_NOTICE,
+                                      selection=selection)
             yield answer.answer
             yield answer
             return
@@ -300,7 +301,8 @@ class Assistant:
         except ModelError as exc:
             log.warning("generation failed: %s", exc)
             notice = "The language model failed, so here are the essay's own words instead."
-            yield self._extractive(question, hits, started, id, standalone, notice=notice)
+            yield self._extractive(question, hits, started, id, standalone, notice=notice,
+                                   selection=selection)
             return
         nothing_verified = generated is None or not any(c.verified for c in generated.checks)
         if nothing_verified and stop is not None and stop.is_set():
@@ -315,7 +317,8 @@ class Assistant:
             if generated and any(VERDICT in c.problems for c in generated.checks):
                 notice = ("Explain does not answer yes or no: the essay's words cannot confirm a "
                           "verdict. Here is what the essay says.")
-            answer = self._extractive(question, hits, started, id, standalone, notice=notice)
+            answer = self._extractive(question, hits, started, id, standalone, notice=notice,
+                                      selection=selection)
             # Never shown to the student; in the record, a researcher sees why it fell back.
             yield _replace(answer, draft=generated.checks if generated else None)
             return
@@ -415,7 +418,7 @@ def _follow_up(question: str, history: Sequence[Turn]) -> str:
     return question if structure.intent(question) else with_history(question, history)
 
 
-def _replace(answer: Answer, **changes) -> Answer:
+def _replace(record: Answer, **changes) -> Answer:
     from dataclasses import replace
 
-    return replace(answer, **changes)
+    return replace(record, **changes)
