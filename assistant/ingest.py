@@ -80,6 +80,7 @@ def _document(source: str, text: str, sha256: str, *, markdown: bool) -> Documen
 _BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\x85": "\n", "\u2029": "\n\n",
                          "\x0b": "\n", "\x0c": "\n\n"})
 
+
 def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
     """Undo hard wrapping: `<br>` and blank lines end paragraphs, line breaks inside one are joined."""
     # Word and PDF copies carry Unicode's own separators: U+2029 ends a paragraph, U+2028 and
