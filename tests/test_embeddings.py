@@ -39,12 +39,14 @@ def test_a_layer_that_changes_the_size_makes_the_declared_size_unknown(tmp_path)
     assert _declared_dimension(folder) is None
 
 
-def _os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+def _os_threads() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
 
 
 def _threads_started_by(work) -> int:
-    """OS threads `work` leaves running in a thread that stays alive (as a web server's do)."""
+    """OS threads that `work` starts and leaves running, when run in a thread that stays alive
+    (as a web server's do). Threads are told apart by id, so one that other code starts or ends
+    meanwhile (a previous test's pool winding down) counts neither way."""
     done, hold = threading.Event(), threading.Event()
 
     def run():
@@ -55,15 +57,15 @@ def _threads_started_by(work) -> int:
     before = _os_threads()
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    assert done.wait(60)
-    for _ in range(50):  # a finished pool's threads exit shortly after their master
-        started = _os_threads() - before - 1  # not counting `thread` itself
-        if started <= 0:
-            break
-        time.sleep(0.1)
-    hold.set()
-    thread.join()
-    return started
+    try:
+        assert done.wait(60)
+        deadline = time.monotonic() + 30  # a finished pool's threads exit shortly after their master
+        while (started := _os_threads() - before - {thread.native_id}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(started)
+    finally:
+        hold.set()
+        thread.join()
 
 
 def test_a_question_starts_no_worker_threads(embedder):
