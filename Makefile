@@ -26,7 +26,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 run: install model $(INDEX)  ## serve the chat at http://127.0.0.1:7860
 	$(PY) -m assistant serve
 
-test: install model chromium  ## install everything, then run the whole test suite
+test: install model chromium lint  ## install everything, check the code, then run the whole test suite
 	$(PY) -m pytest
 
 install: $(STAMP)
@@ -67,8 +67,9 @@ chromium:  ## Debian's chromium, for the browser tests
 bench: install model  ## measure speed, memory and quality; writes BENCHMARKS.md
 	$(PY) -m bench.run
 
-lint: install
+lint: install  ## ruff, and the package's import contracts (pyproject.toml)
 	$(PY) -m ruff check assistant tests bench app.py
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf indexes/default runs .pytest_cache

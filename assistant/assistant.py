@@ -11,25 +11,53 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from assistant import structure
-from assistant.answer import Selection, document_words, refusal, render, select
+from assistant.answering import parts
+from assistant.answering.extractive import (
+    Refusal,
+    Selection,
+    document_words,
+    refusal,
+    render,
+    select,
+)
+from assistant.answering.followup import asks_page_of_that, with_history
 from assistant.config import Settings
 from assistant.errors import InputError, ModelError
-from assistant.followup import asks_page_of_that, with_history
+from assistant.generation.verify import VERDICT
 from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
 from assistant.retrieval import Hits, HybridRetriever
 from assistant.schema import Answer, Chunk, Document, Turn
-from assistant.sentences import listing
-from assistant.verify import VERDICT
+from assistant.text import listing
 
 log = logging.getLogger(__name__)
 
 MAX_K = 50
 PART_NOTICE = "For the essay's thesis, parts and pages, Explain quotes the essay's own words."
 STOPPED = "Stopped."  # the notice of a generation stopped before any sentence could be verified
+MODEL_FAILED = "The language model failed, so here are the essay's own words instead."
+NOTHING_VERIFIED = "No generated sentence could be checked against the essay, so here are its own words."
+NO_VERDICT = ("Explain does not answer yes or no: the essay's words cannot confirm a verdict. "
+              "Here is what the essay says.")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One question as the routes see it: checked, with its conversation and how to answer it."""
+
+    question: str
+    k: int
+    mode: str
+    history: tuple[Turn, ...]
+    started: float | None  # perf_counter() when it arrived; None: latency is set by the caller
+    id: str | None = None
+    stop: threading.Event | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000 if self.started is not None else 0.0
 
 
 class Assistant:
@@ -39,12 +67,12 @@ class Assistant:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = HybridRetriever(index, embedder, ignore=structure.DOCUMENT_WORDS)
+        self.retriever = HybridRetriever(index, embedder, ignore=parts.DOCUMENT_WORDS)
         self._texts = {name: doc.text for name, doc in index.documents.items()}
         self._words = document_words(list(self._texts.values()))
         # "What is on page 3?" of a document with no page citations is an ordinary question.
         self._cites_pages = any(chunk.citations for chunk in index.chunks)
-        self._names = structure.document_names(index)  # "the lecture" of lecture.md and poem.txt
+        self._names = parts.document_names(index)  # "the lecture" of lecture.md and poem.txt
         self._chunk_index = {c.chunk_id: i for i, c in enumerate(index.chunks)}
         self._generator = generator
         self._generator_error: str | None = None
@@ -78,9 +106,13 @@ class Assistant:
             return self.settings.llm_backend != "none"
         return self._load_generator() is not None
 
+    def warm_up_search(self) -> None:
+        """Load the embedding model and the index's search structures."""
+        self.retriever.search("warm up", 1)
+
     def warm_up(self) -> None:
         """Load the models and fill caches so the first student does not wait."""
-        self.retriever.search("warm up", 1)
+        self.warm_up_search()
         generator = self._load_generator()
         if generator is not None:
             generator.warm_up()
@@ -138,54 +170,145 @@ class Assistant:
         id: str | None = None,
     ) -> Iterator[str | Answer]:
         """Yield text as it is produced, then the final Answer."""
-        started = time.perf_counter()
-        text = self.check_question(question)
-        k = self._check_k(k)
-        mode = self._check_mode(mode)
-        history = tuple(history)[-self.settings.history_turns :] if history else ()
-        if history and history[-1].cited and asks_page_of_that(text):
-            answer = self._page_of_that(text, history, k, started, id)
-            yield answer.answer
-            yield answer
-            return
-        if mode == "generative":
-            yield from self._generative(text, k, history, stop, started, id)
-            return
-        standalone = _follow_up(text, history)
-        answer = self._extractive(
-            text, self.retriever.search(standalone, k), started, id, standalone
-        )
-        yield answer.answer
-        yield answer
+        request = self._request(question, k, mode, history, stop, id)
+        if request.history and request.history[-1].cited and asks_page_of_that(request.question):
+            yield from _final(self._page_of_that(request))
+        elif request.mode == "generative":
+            yield from self._explain(request)
+        else:
+            yield from _final(self._quote(request))
 
     def ask_many(
         self, questions: Sequence[str], *, k: int | None = None, ids: Sequence[str] | None = None
     ) -> list[Answer]:
         """Answer many questions extractively, embedding and searching them in one batch."""
         started = time.perf_counter()
-        texts = [self.check_question(q) for q in questions]
-        k = self._check_k(k)
-        hits = self.retriever.search_many(texts, k)
-        answers = [self._extractive(t, h, None, None) for t, h in zip(texts, hits)]
+        requests = [self._request(q, k, "extractive", (), None, None, timed=False)
+                    for q in questions]
+        batch = self.retriever.search_many([r.question for r in requests], self._check_k(k))
+        answers = [self._quoted(r, hits, self._select(hits, self._part(r.question)))
+                   for r, hits in zip(requests, batch)]
         each = (time.perf_counter() - started) * 1000 / max(1, len(answers))
         ids = list(ids) if ids is not None else [None] * len(answers)
-        return [_replace(a, latency_ms=each, id=i) for a, i in zip(answers, ids)]
+        return [replace(a, latency_ms=each, id=i) for a, i in zip(answers, ids)]
 
-    # --- modes ----------------------------------------------------------------------------------
+    # --- routes: one per kind of answer ---------------------------------------------------------
 
-    def _part(self, question: str) -> structure.Intent | None:
+    def _quote(self, request: Request, notice: str | None = None) -> Answer:
+        """The document's own sentences that answer the question, or a refusal."""
+        standalone = _follow_up(request.question, request.history)
+        hits = self.retriever.search(standalone, request.k)
+        return self._quoted(request, hits, self._select(hits, self._part(standalone)), standalone,
+                            notice=notice)
+
+    def _page_of_that(self, request: Request) -> Answer:
+        """"What page is that on?": the pages the last answer's passages cite, quoted. From the
+        passages it cited, not a new search: the question names nothing to search for."""
+        chunks = [self.index.chunks[self._chunk_index[c]] for c in request.history[-1].cited
+                  if c in self._chunk_index]
+        selection = parts.pages_of(chunks, self.index)
+        standalone = _follow_up(request.question, request.history)
+        hits = self.retriever.search(standalone, request.k)
+        answer = self._quoted(request, hits, selection, standalone)
+        if answer.refused:
+            return answer
+        pages = parts.pages_cited(selection)
+        return replace(answer, answer=f"Page{'s' if len(pages) > 1 else ''} "
+                                      f"{listing(pages, 'and')}: {answer.answer}")
+
+    def _explain(self, request: Request) -> Iterator[str | Answer]:
+        """Explain mode: the model's answer from the passages, or the essay's own words when the
+        question is about one of its parts, when it is unsupported or when the model fails."""
+        generator = self._load_generator()
+        if generator is None:
+            notice = f"Explain mode is unavailable ({self._generator_error}); quoting the essay instead."
+            yield from _final(self._quote(request, notice=notice))
+            return
+        standalone = self._standalone(generator, request)
+        hits = self.retriever.search(standalone, request.k)
+        asked = self._part(standalone)
+        selection = self._select(hits, asked)
+        if selection.refused:  # nothing relevant: refuse without calling the model
+            yield from _final(self._quoted(request, hits, selection, standalone, mode="generative"))
+        elif asked:
+            # The thesis, a summary, a paragraph or a page: the essay's own sentences, chosen by
+            # their place in it. Retold by the model, the thesis came out reversed in words that
+            # verification, which checks words, lets through.
+            yield from _final(self._quoted(request, hits, selection, standalone, notice=PART_NOTICE))
+        else:
+            yield from self._generated(generator, request, hits, selection, standalone)
+
+    def _generated(self, generator, request: Request, hits: Hits, selection: Selection,
+                   standalone: str) -> Iterator[str | Answer]:
+        """The model's words as they come, then its verified answer; quotations when none of its
+        sentences could be verified."""
+        generated = None
+        try:
+            for item in generator.stream(standalone, hits.passages, request.stop,
+                                         key=selection.sentences):
+                if isinstance(item, str):
+                    yield item
+                else:
+                    generated = item
+        except ModelError as exc:
+            log.warning("generation failed: %s", exc)
+            yield self._quoted(request, hits, selection, standalone, notice=MODEL_FAILED)
+            return
+        if generated is not None and any(c.verified for c in generated.checks):
+            yield self._answer(request, hits, standalone, answer=generated.text, refused=False,
+                               mode="generative", citations=generated.citations,
+                               notice=generated.notice, verification=generated.checks)
+        elif request.stop is not None and request.stop.is_set():
+            # The student stopped it: show no substitute they did not ask for.
+            yield self._answer(request, hits, standalone, answer="", refused=False,
+                               mode="generative", notice=STOPPED)
+        else:
+            verdict = generated is not None and any(VERDICT in c.problems for c in generated.checks)
+            answer = self._quoted(request, hits, selection, standalone,
+                                  notice=NO_VERDICT if verdict else NOTHING_VERIFIED)
+            # Never shown to the student; in the record, a researcher sees why it fell back.
+            yield replace(answer, draft=generated.checks if generated else None)
+
+    # --- the steps routes share -----------------------------------------------------------------
+
+    def _request(self, question: object, k: int | None, mode: str | None,
+                 history: Sequence[Turn], stop: threading.Event | None, id: str | None,
+                 *, timed: bool = True) -> Request:
+        started = time.perf_counter() if timed else None
+        return Request(
+            question=self.check_question(question),
+            k=self._check_k(k),
+            mode=self._check_mode(mode),
+            history=tuple(history)[-self.settings.history_turns :] if history else (),
+            started=started,
+            id=id,
+            stop=stop,
+        )
+
+    def _standalone(self, generator, request: Request) -> str:
+        """The question as a search needs it: a follow-up rewritten by the model when it can."""
+        if not request.history:
+            return request.question
+        try:
+            # a rewrite that drops the question's words or recites the prompt is not used
+            rewritten = generator.rewrite(request.question, request.history)
+        except ModelError as exc:
+            log.warning("follow-up rewrite failed: %s", exc)
+            rewritten = None
+        return rewritten or _follow_up(request.question, request.history)
+
+    def _part(self, question: str) -> parts.Intent | None:
         """The part of the essay the question asks for ("What is the thesis?"), if any."""
-        asked = structure.intent(question, self._names)
+        asked = parts.intent(question, self._names)
         return asked if asked and (asked.kind != "page" or self._cites_pages) else None
 
-    def _select(self, hits: Hits) -> Selection:
+    def _select(self, hits: Hits, asked: parts.Intent | None) -> Selection:
         limits = {
             "max_sentences": self.settings.max_answer_sentences,
             "max_chars": self.settings.max_answer_chars,
         }
-        asked = self._part(hits.question)
         if asked:
-            return structure.select_part(asked, hits, self.index, **limits)
+            return parts.select_part(asked, hits, self.index, **limits)
         return select(
             hits,
             self.index.chunk_sentences,
@@ -195,53 +318,24 @@ class Assistant:
             **limits,
         )
 
-    def _extractive(
-        self,
-        question: str,
-        hits: Hits,
-        started: float | None,
-        id: str | None,
-        standalone: str | None = None,
-        notice: str | None = None,
-        mode: str = "extractive",
-        selection: Selection | None = None,  # when the caller has already made it from `hits`
-    ) -> Answer:
-        if selection is None:
-            selection = self._select(hits)
+    def _quoted(self, request: Request, hits: Hits, selection: Selection,
+                standalone: str | None = None, *, notice: str | None = None,
+                mode: str = "extractive") -> Answer:
+        """The answer a selection makes: its sentences with [n] markers, or a refusal."""
         if selection.refused:
-            text, citations = selection.reason or self._refusal(hits.question, selection), ()
-        else:
-            text, citations = render(selection, self._texts)
-        return Answer(
-            question=question,
-            answer=text,
-            refused=selection.refused,
-            mode=mode,
-            citations=citations,
-            retrieved=hits.passages,
-            latency_ms=(time.perf_counter() - started) * 1000 if started else 0.0,
-            id=id,
-            notice=notice,
-            standalone_question=standalone,
-        )
+            said = Refusal(selection.reason) if selection.reason else self._refusal(hits.question,
+                                                                                    selection)
+            return self._answer(request, hits, standalone, answer=said.text, refused=True,
+                                mode=mode, notice=notice, nearest=said.nearest)
+        text, citations = render(selection, self._texts)
+        return self._answer(request, hits, standalone, answer=text, refused=False, mode=mode,
+                            citations=citations, notice=notice)
 
-    def _page_of_that(self, question: str, history: Sequence[Turn], k: int, started: float,
-                      id: str | None) -> Answer:
-        """"What page is that on?": the pages the last answer's passages cite, quoted. From the
-        passages it cited, not a new search: the question names nothing to search for."""
-        chunks = [self.index.chunks[self._chunk_index[c]] for c in history[-1].cited
-                  if c in self._chunk_index]
-        selection = structure.pages_of(chunks, self.index)
-        standalone = _follow_up(question, history)
-        answer = self._extractive(question, self.retriever.search(standalone, k), started, id,
-                                  standalone, selection=selection)
-        if answer.refused:
-            return answer
-        pages = structure.pages_cited(selection)
-        return _replace(answer, answer=f"Page{'s' if len(pages) > 1 else ''} "
-                                       f"{listing(pages, 'and')}: {answer.answer}")
+    def _answer(self, request: Request, hits: Hits, standalone: str | None, **fields) -> Answer:
+        return Answer(question=request.question, retrieved=hits.passages, id=request.id,
+                      latency_ms=request.elapsed_ms(), standalone_question=standalone, **fields)
 
-    def _refusal(self, question: str, selection: Selection) -> str:
+    def _refusal(self, question: str, selection: Selection) -> Refusal:
         if selection.nearest is None:
             return refusal(question, self._words)
         chunk, start, end = selection.nearest
@@ -249,92 +343,6 @@ class Assistant:
         if len(self._texts) > 1:  # an index of several documents: say which one
             where += f" of {chunk.source}"
         return refusal(question, self._words, self._texts[chunk.source][start:end], where)
-
-    def _generative(self, question, k, history, stop, started, id) -> Iterator[str | Answer]:
-        generator = self._load_generator()
-        if generator is None:
-            notice = (
-                f"Explain mode is unavailable ({self._generator_error}); quoting the essay instead."
-            )
-            answer = self._extractive(
-                question,
-                self.retriever.search(_follow_up(question, history), k),
-                started,
-                id,
-                notice=notice,
-            )
-            yield answer.answer
-            yield answer
-            return
-        standalone = question
-        if history:
-            try:
-                # a rewrite that drops the question's words or recites the prompt is not used
-                standalone = generator.rewrite(question, history) or _follow_up(question, history)
-            except ModelError as exc:
-                log.warning("follow-up rewrite failed: %s", exc)
-                standalone = _follow_up(question, history)
-        hits = self.retriever.search(standalone, k)
-        selection = self._select(hits)
-        if selection.refused:  # nothing relevant: refuse without calling the model
-            answer = self._extractive(question, hits, started, id, standalone, mode="generative",
-                                      selection=selection)
-            yield answer.answer
-            yield answer
-            return
-        if self._part(standalone):
-            # The thesis, a summary, a paragraph or a page: the essay's own sentences, chosen by
-            # their place in it. Retelling them, the model turned the thesis around ("the clones
-            # are not human") in words that verification, which checks words, let through.
-            answer = self._extractive(question, hits, started, id, standalone, notice=PART_NOTICE,
-                                      selection=selection)
-            yield answer.answer
-            yield answer
-            return
-        generated = None
-        try:
-            for item in generator.stream(standalone, hits.passages, stop, key=selection.sentences):
-                if isinstance(item, str):
-                    yield item
-                else:
-                    generated = item
-        except ModelError as exc:
-            log.warning("generation failed: %s", exc)
-            notice = "The language model failed, so here are the essay's own words instead."
-            yield self._extractive(question, hits, started, id, standalone, notice=notice,
-                                   selection=selection)
-            return
-        nothing_verified = generated is None or not any(c.verified for c in generated.checks)
-        if nothing_verified and stop is not None and stop.is_set():
-            # The student stopped it: show no substitute they did not ask for.
-            yield Answer(question=question, answer="", refused=False, mode="generative",
-                         citations=(), retrieved=hits.passages,
-                         latency_ms=(time.perf_counter() - started) * 1000, id=id,
-                         notice=STOPPED, standalone_question=standalone)
-            return
-        if nothing_verified:
-            notice = "No generated sentence could be checked against the essay, so here are its own words."
-            if generated and any(VERDICT in c.problems for c in generated.checks):
-                notice = ("Explain does not answer yes or no: the essay's words cannot confirm a "
-                          "verdict. Here is what the essay says.")
-            answer = self._extractive(question, hits, started, id, standalone, notice=notice,
-                                      selection=selection)
-            # Never shown to the student; in the record, a researcher sees why it fell back.
-            yield _replace(answer, draft=generated.checks if generated else None)
-            return
-        yield Answer(
-            question=question,
-            answer=generated.text,
-            refused=False,
-            mode="generative",
-            citations=generated.citations,
-            retrieved=hits.passages,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            id=id,
-            notice=generated.notice,
-            standalone_question=standalone,
-            verification=generated.checks,
-        )
 
     def _load_generator(self):
         if self._generator is not None or self._generator_error is not None:
@@ -345,7 +353,7 @@ class Assistant:
         with self._generator_lock:
             if self._generator is None and self._generator_error is None:
                 try:
-                    from assistant.generate import build_generator
+                    from assistant.generation.generate import build_generator
 
                     self._generator = build_generator(self.settings, self.index.chunks)
                     if self._generator is None:
@@ -415,10 +423,70 @@ def build_documents(
 def _follow_up(question: str, history: Sequence[Turn]) -> str:
     # Without a language model a follow-up ("what page is that on?") is searched with the earlier
     # questions it leans on; one about a part of the essay ("and paragraph 2?") stands alone.
-    return question if structure.intent(question) else with_history(question, history)
+    return question if parts.intent(question) else with_history(question, history)
 
 
-def _replace(record: Answer, **changes) -> Answer:
-    from dataclasses import replace
+def _final(answer: Answer) -> Iterator[str | Answer]:
+    """A route's answer as a stream: its whole text at once, then the Answer."""
+    yield answer.answer
+    yield answer
 
-    return replace(record, **changes)
+
+# --- what front ends need besides questions: models, indexes, prompts ---------------------------
+
+
+def shared_embedder(settings: Settings):  # noqa: ANN201 - an embeddings.Embedder
+    """The process-wide embedding model (it loads on first use), shared by the indexes a front
+    end builds and the assistants it makes."""
+    from assistant.embeddings import load_embedder
+
+    return load_embedder(settings.model_cache)
+
+
+def build_texts(texts: Sequence[tuple[str, str]], directory: Path, settings: Settings,
+                embedder) -> dict:
+    """Build (or refresh) the index at `directory` from (name, text) pairs; its manifest."""
+    from assistant.ingest import document_from_text
+
+    documents = [document_from_text(name, text) for name, text in texts]
+    return build_index(documents, directory, embedder, chunk_chars=settings.chunk_chars,
+                       chunk_overlap=settings.chunk_overlap)
+
+
+def index_sources(index_dir: Path) -> list[str] | None:
+    """"name sha256" of each document an index holds; None when it cannot be read (yet)."""
+    from assistant.errors import UnusableIndexError
+    from assistant.index import read_manifest
+
+    try:
+        return [f"{s['source']} {s['sha256']}" for s in read_manifest(index_dir)["sources"]]
+    except (UnusableIndexError, KeyError, TypeError):
+        return None
+
+
+def check_prompts(settings: Settings) -> None:
+    """ConfigError when a prompt file Explain needs is missing or broken."""
+    if settings.llm_backend != "none":
+        from assistant.generation.prompting import load_prompts
+
+        load_prompts(settings.prompts_dir)
+
+
+def install_models(settings: Settings, *, progress: bool, say) -> Path:  # noqa: ANN001
+    """Assemble and verify the local language model, and export the question encoder (both
+    skipped when already done); the model file's path. `say` tells the user about slow steps."""
+    from assistant.runtime.modelfile import install_model
+
+    path = install_model(settings, progress=progress)
+    embedder = shared_embedder(settings)
+    if not embedder.queries_exported():
+        say("exporting the embedding model to ONNX for questions (once, about 10 s)")
+    embedder.prepare_queries()
+    return path
+
+
+def model_file(settings: Settings, *, verify: bool) -> Path:
+    """Where the local language model lives; with `verify`, ModelError unless it is intact."""
+    from assistant.runtime.modelfile import model_path, verified_model_path
+
+    return verified_model_path(settings) if verify else model_path(settings)

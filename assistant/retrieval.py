@@ -21,7 +21,6 @@ import numpy as np
 from assistant.index import LoadedIndex
 from assistant.schema import Passage
 
-RRF_K = 60  # the constant from Cormack et al. (2009); kept for comparison in the benchmark
 BM25_K1, BM25_B = 1.2, 0.75
 OVERLAP_WEIGHT = 0.7  # shared question words, next to sentence cosine
 PASSAGE_COSINE_WEIGHT = 0.3  # the passage's own vector, next to its best sentence
@@ -124,7 +123,6 @@ class Hits:
 
     question: str
     passages: tuple[Passage, ...]
-    query_terms: tuple[str, ...]
     sentence_cosine: np.ndarray  # cosine of the question with every sentence of the index
     sentence_overlap: np.ndarray  # share of the question's words in every sentence
 
@@ -139,7 +137,7 @@ class HybridRetriever:
     def __init__(self, index: LoadedIndex, embedder, ignore: frozenset[str] = frozenset()) -> None:
         self.index = index
         self.embedder = embedder
-        self.ignore = ignore  # query words that never count as shared words (see structure.py)
+        self.ignore = ignore  # query words that never count as shared words (see answering/parts.py)
         self.bm25 = BM25([c.text for c in index.chunks])
         texts = {name: doc.text for name, doc in index.documents.items()}
         self.overlap = Overlap([texts[src][s:e] for src, s, e in index.sentences], self.bm25)
@@ -173,7 +171,7 @@ class HybridRetriever:
         n = len(self.index.chunks)
         query_terms = tuple(t for t in terms(question) if t not in self.ignore)
         overlap = self.overlap.scores(query_terms)
-        hits = Hits(question, (), query_terms, cosine, overlap)
+        hits = Hits(question, (), cosine, overlap)
         if n == 0:
             return hits
         best_sentence = np.full(n, -9.0, dtype=np.float32)
@@ -197,13 +195,6 @@ class HybridRetriever:
             for rank, i in enumerate(order, start=1)
         )
         return replace(hits, passages=passages)
-
-
-def rrf(scores: np.ndarray) -> np.ndarray:
-    """Reciprocal-rank-fusion contribution of one ranking (for comparison in the benchmark)."""
-    ranks = np.empty(len(scores), dtype=np.float32)
-    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    return 1.0 / (RRF_K + ranks)
 
 
 def as_langchain(retriever: HybridRetriever, k: int = 5):

@@ -1,12 +1,12 @@
 """Frozen dataclasses passed between stages, and the one JSON shape of an answer record.
 
-ingest -> Document, Chunk; retrieval -> Passage; answer -> Answer (with Citation, SentenceCheck).
+ingest -> Document, Chunk; retrieval -> Passage; answering -> Answer (with Citation, SentenceCheck).
 `Answer.to_dict()` is the record shared by `ask --json`, `eval` and the HTTP API.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -126,7 +126,7 @@ class Answer:
     standalone_question: str | None = None  # the follow-up as rewritten for retrieval
     verification: tuple[SentenceCheck, ...] | None = None  # generative mode only
     draft: tuple[SentenceCheck, ...] | None = None  # a fallback's generated sentences, all failed
-    extra: dict[str, Any] = field(default_factory=dict)
+    nearest: str | None = None  # a refusal's offered sentence, as quoted in `answer`
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -147,7 +147,8 @@ class Answer:
             record["verification"] = [s.to_dict() for s in self.verification]
         if self.draft:
             record["draft"] = [s.to_dict() for s in self.draft]
-        record.update(self.extra)
+        if self.nearest:
+            record["nearest"] = self.nearest
         return record
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from assistant.config import Settings
+from assistant import Settings
 from bench.results import RESULTS, ROOT
 
 DEFAULT_SQUAD = ROOT.parent / "shared" / "bench" / "squad2-dev-half-a.json"
@@ -56,8 +56,8 @@ class Bench:
         return embeddings
 
     @cached_property
-    def articles(self):  # noqa: ANN201 - list[assistant.questions.Article]
-        from assistant.questions import read_squad
+    def articles(self):  # noqa: ANN201 - list[assistant.evaluation.questions.Article]
+        from assistant.evaluation.questions import read_squad
 
         return read_squad(self.squad)
 
@@ -79,7 +79,7 @@ class Bench:
         return self._essay_index
 
     def essay_assistant(self, **changes: Any):  # noqa: ANN201 - assistant.assistant.Assistant
-        from assistant.assistant import Assistant
+        from assistant import Assistant
 
         settings = self.settings.with_(index_dir=self.essay_index(), **changes)
         return Assistant.from_settings(settings, embedder=self.embedder)
@@ -111,7 +111,7 @@ class Bench:
 
     def article_index(self, article, cache: Path | None = None) -> tuple[Path, dict]:  # noqa: ANN001
         """Build (or find up to date) one SQuAD article's own index where the eval runner looks."""
-        from assistant.evaluate import _slug  # the runner's directory names, so it reuses these
+        from assistant.evaluation.run import _slug  # the runner's directory names, so it reuses these
         from assistant.index import build_index
         from assistant.ingest import document_from_text
 
@@ -128,7 +128,7 @@ class Bench:
     def eval_run(self) -> dict[str, Any]:
         """The product's extractive evaluation of the whole SQuAD file (run_eval), once."""
         if self._eval is None:
-            from assistant.evaluate import EvalOptions, run_eval
+            from assistant import EvalOptions, run_eval
 
             run_dir = self.workdir / "squad-eval"
             options = EvalOptions(
@@ -148,7 +148,7 @@ class Bench:
     def squad_assistants(self) -> dict[str, Any]:
         """Article title -> the product's Assistant over that article's own index."""
         if self._assistants is None:
-            from assistant.assistant import Assistant
+            from assistant import Assistant
 
             self.eval_run()  # builds (or reuses) every article's index
             self._assistants = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.metrics import score_record
+from assistant.evaluation.metrics import score_record
 from bench.context import Bench
 from bench.quality import nearest_holds
 from bench.results import ROOT, Row, Section, percent, row
@@ -70,8 +70,8 @@ def _both_modes(b: Bench, section: Section, questions: Path, index_dir: Path, *,
                 explain_targets: bool) -> dict:
     """Quote's rows, then Explain's and the misses table when the local model is there (a note
     says why not otherwise); returns Quote's overall metrics."""
-    from assistant.errors import ModelError
-    from assistant.modelfile import verified_model_path
+    from assistant import ModelError
+    from assistant.runtime.modelfile import verified_model_path
 
     quoted, quoted_metrics = _run(b, "extractive", b.settings, questions, index_dir)
     _rows(section, "Quote", quoted, quoted_metrics, targets=False)
@@ -90,8 +90,8 @@ def _both_modes(b: Bench, section: Section, questions: Path, index_dir: Path, *,
 def _run(b: Bench, mode: str, settings, questions: Path,  # noqa: ANN001 - Settings
          index_dir: Path) -> tuple[list[dict], dict]:
     """The answer records and the run's overall metrics (what `assistant eval` computed)."""
-    from assistant.evaluate import EvalOptions, run_eval
-    from assistant.runs import read_records
+    from assistant import EvalOptions, run_eval
+    from assistant.evaluation.runs import read_records
 
     run_dir = b.workdir / f"{questions.stem}-{mode}"
     options = EvalOptions(questions=questions, run_dir=run_dir, index_dir=index_dir,

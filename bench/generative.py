@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.metrics import percentile
+from assistant.evaluation.metrics import percentile
 from bench.context import Bench
 from bench.load import QUESTIONS
 from bench.quality import squad_contains
@@ -62,7 +62,7 @@ print(json.dumps({"tokens": len(tokens), "prompt": len(tokens) / prompt_s,
 
 
 def _llama_alone(b: Bench, section: Section, product: float | None) -> None:
-    from assistant.modelfile import verified_model_path
+    from assistant.runtime.modelfile import verified_model_path
 
     settings = b.settings
     text = settings.default_document.read_text(encoding="utf-8")[:3000]
@@ -83,8 +83,8 @@ def _llama_alone(b: Bench, section: Section, product: float | None) -> None:
 
 def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Section:
     """The SQuAD sample's quality in generative mode (slow: seconds a question; resumable)."""
-    from assistant.errors import ModelError
-    from assistant.modelfile import verified_model_path
+    from assistant import ModelError
+    from assistant.runtime.modelfile import verified_model_path
 
     section = Section("generative_squad", "Generative answers (local LLM): quality on SQuAD")
     try:  # the evaluation loads the model itself; loading a second one here would slow it
@@ -98,13 +98,12 @@ def generative_squad(b: Bench, sample: int = 200, restart: bool = False) -> Sect
 
 def generative_docs(b: Bench, documents: int = 8, per_document: int = 5) -> Section:
     """Explain on short documents that fit the prompt whole, as the essay does (a few minutes)."""
-    from assistant.assistant import Assistant
-    from assistant.errors import ModelError
-    from assistant.generate import Generator
+    from assistant import Assistant, ModelError
+    from assistant.generation.generate import Generator
+    from assistant.generation.prompting import load_prompts
     from assistant.index import build_index, load_index
     from assistant.ingest import document_from_text
-    from assistant.llm import build_chat_model
-    from assistant.prompting import load_prompts
+    from assistant.runtime.llm import build_chat_model
 
     section = Section("generative_docs",
                       "Generative answers (local LLM): short documents held whole in the prompt")
@@ -218,7 +217,7 @@ def _speed(b: Bench, assistant, section: Section) -> float | None:  # noqa: ANN0
         "through `Assistant.stream(mode='generative')` after `warm_up()`; time to first token is "
         "to the first text shown (after retrieval and the prompt-leak guard), decode rate is "
         "tokens after the first over the time they took (the model's tokenizer counting). The "
-        "same questions are then answered again with prompt lookup turned off (assistant/lookup.py,"
+        "same questions are then answered again with prompt lookup turned off (assistant/runtime/lookup.py,"
         " `ASSISTANT_LLM_DRAFT_TOKENS=0`); greedy decoding writes the same text either way up to "
         "float rounding, which can tip a near tie. Quoted instead: answers whose generated "
         "sentences all failed verification, and \"What is the essay's thesis?\", which Explain "
@@ -277,9 +276,9 @@ def _stream_timed(assistant, question: str) -> Streamed:  # noqa: ANN001
 
 
 def _squad(b: Bench, section: Section, sample: int, restart: bool) -> None:
-    from assistant.evaluate import EvalOptions, run_eval
-    from assistant.metrics import compute_metrics
-    from assistant.runs import read_records, read_timing
+    from assistant import EvalOptions, run_eval
+    from assistant.evaluation.metrics import compute_metrics
+    from assistant.evaluation.runs import read_records, read_timing
 
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     sample_path = RUN_DIR / "sample.json"
@@ -351,7 +350,7 @@ def _write_sample(b: Bench, path, n: int) -> set[str]:  # noqa: ANN001
 
 def _off_topic(b: Bench) -> tuple[float, int]:
     """Refusal of answerable questions asked, in generative mode, against the next article."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     articles = b.articles
     rng = random.Random(1)

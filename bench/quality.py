@@ -1,7 +1,7 @@
 """Quality and batch sections on SQuAD v2 (each article indexed on its own), product defaults.
 
-The product's numbers come from its own evaluation runner (`assistant.evaluate.run_eval`, scored by
-`assistant.metrics`); the baseline's retrieval is scored with the same relevance rule
+The product's numbers come from its own evaluation runner (`assistant.evaluation.run.run_eval`, scored by
+`assistant.evaluation.metrics`); the baseline's retrieval is scored with the same relevance rule
 (`metrics.score_record`). Adds what the runner does not measure: gold-answer containment under the
 official SQuAD normalization, questions asked against the wrong article (should be refused),
 reciprocal rank fusion against the product's score fusion, and the LangChain retrieval loop's speed.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from assistant.metrics import normalize_answer, score_record, strip_markers
-from assistant.runs import read_records
+from assistant.evaluation.metrics import normalize_answer, score_record, strip_markers
+from assistant.evaluation.runs import read_records
 from bench import baseline
 from bench.context import EVAL_REPORT, Bench
 from bench.results import ROOT, Row, Section, percent, row
@@ -68,8 +68,9 @@ def quality(b: Bench) -> Section:
     )
     section.notes += [
         "Relevance (hit@k): a passage contains a gold answer, ignoring case, runs of whitespace "
-        "and quote/dash style (assistant/metrics.py). The baseline is scored with the same rule on "
-        "its `similarity_search(k=5)` pieces; its pieces are 1000 characters, the product's about "
+        "and quote/dash style (assistant/evaluation/metrics.py). The baseline is scored with the "
+        "same rule on its `similarity_search(k=5)` pieces; its pieces are 1000 characters, the "
+        "product's about "
         f"{b.settings.chunk_chars}, so a hit is easier for the baseline per passage.",
         "SQuAD-normalized containment: the answer's text ([n] markers removed) and the gold answer "
         "both lowercased, without punctuation and a/an/the, whitespace collapsed; the gold must "
@@ -91,11 +92,9 @@ def nearest_holds(answerable: Sequence[dict], contains: Callable[[dict], bool] |
                   ) -> str:
     """'a of b': refused answerable records whose refusal quotes a nearest sentence holding a gold
     answer (`contains`, SQuAD-normalized by default), of all refused answerable records."""
-    from assistant.answer import nearest_in
-
     contains = contains or squad_contains
     refused = [r for r in answerable if r["refused"]]
-    held = sum(contains({**r, "refused": False, "answer": nearest_in(r["answer"]) or ""})
+    held = sum(contains({**r, "refused": False, "answer": r.get("nearest") or ""})
                for r in refused)
     return f"{held} of {len(refused)}"
 
@@ -169,6 +168,16 @@ def _per_article(b: Bench, overall: dict, metrics: dict, cross: dict) -> str:
     return "\n".join(lines)
 
 
+RRF_K = 60  # the constant of Cormack et al. (2009)
+
+
+def reciprocal_ranks(scores: np.ndarray) -> np.ndarray:
+    """Reciprocal-rank-fusion contribution of one ranking."""
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return 1.0 / (RRF_K + ranks)
+
+
 def rrf(b: Bench) -> Section:
     """The product's score fusion against reciprocal rank fusion of dense + BM25, same passages."""
     from assistant import retrieval
@@ -191,7 +200,7 @@ def rrf(b: Bench) -> Section:
             lexical = retriever.bm25.scores(retrieval.terms(q.question))
             rankings = {
                 "product": [p.chunk.text for p in hits.passages],
-                "rrf": _top(chunks, retrieval.rrf(dense) + retrieval.rrf(lexical)),
+                "rrf": _top(chunks, reciprocal_ranks(dense) + reciprocal_ranks(lexical)),
                 "dense": _top(chunks, dense),
                 "bm25": _top(chunks, lexical),
             }
@@ -200,7 +209,7 @@ def rrf(b: Bench) -> Section:
                 ranks[name].append(score_record(record)["hit_rank"])
     labels = {
         "product": "product score fusion (sentence cosine + word overlap + passage cosine + BM25)",
-        "rrf": f"reciprocal rank fusion of dense + BM25 (k={retrieval.RRF_K})",
+        "rrf": f"reciprocal rank fusion of dense + BM25 (k={RRF_K})",
         "dense": "dense only (FAISS cosine of passages)",
         "bm25": "BM25 only",
     }
@@ -249,7 +258,7 @@ def throughput(b: Bench) -> Section:
         row("ratio product / baseline", qps * base_s / len(questions), "{:.1f}x"),
     ]
     section.notes.append(
-        "Product: `assistant.evaluate.run_eval` (what `assistant eval --squad FILE --run-dir DIR` "
+        "Product: `assistant.evaluation.run.run_eval` (what `assistant eval --squad FILE --run-dir DIR` "
         "runs), questions answered in batches with `Assistant.ask_many`, answer records written "
         "to disk; throughput is over its answering time. Baseline: a plain Python loop calling "
         "`similarity_search(question, k=4)` per question, nothing written."

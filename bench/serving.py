@@ -105,8 +105,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _llm_unavailable(b: Bench) -> str:
     """Why the local model cannot be served here ('' when it can)."""
-    from assistant.errors import ModelError
-    from assistant.llm import verified_model_path
+    from assistant import ModelError
+    from assistant.runtime.llm import verified_model_path
 
     try:
         import llama_cpp  # noqa: F401

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from assistant.metrics import percentile
+from assistant.evaluation.metrics import percentile
 from bench import baseline
 from bench.context import Bench
 from bench.load import QUESTIONS

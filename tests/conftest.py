@@ -75,7 +75,7 @@ def essay_settings(essay_index_dir: Path) -> Settings:
 @pytest.fixture(scope="session")
 def essay_assistant(essay_settings: Settings, embedder):
     """The facade over the essay index, extractive only."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     return Assistant.from_settings(essay_settings, embedder=embedder)
 
@@ -104,8 +104,8 @@ def chunks(essay_chunks):
 @pytest.fixture(scope="module")
 def prompts():
     """The prompt files shipped in prompts/."""
-    from assistant.config import Settings
-    from assistant.prompting import load_prompts
+    from assistant import Settings
+    from assistant.generation.prompting import load_prompts
 
     return load_prompts(Settings().prompts_dir)
 
@@ -186,6 +186,6 @@ def text_maker() -> Callable[..., str]:
 @pytest.fixture(scope="session")
 def local_chat_model():
     """The embedded LLM (llama.cpp with the pinned GGUF), loaded once per session; slow tests only."""
-    from assistant.llm import build_chat_model
+    from assistant.runtime.llm import build_chat_model
 
     return build_chat_model(Settings(llm_backend="llamacpp"))

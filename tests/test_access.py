@@ -3,8 +3,8 @@ and token buckets driven by a fake clock. The HTTP behaviour is in test_api.py."
 
 import pytest
 
-from assistant.access import OriginPolicy, RateLimiter
-from assistant.errors import ConfigError
+from assistant import ConfigError
+from assistant.web.access import OriginPolicy, RateLimiter
 
 
 def test_default_policy_allows_only_self_and_localhost():

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
-from assistant.api import BUSY, AnswerRecord, create_api
-from assistant.config import Settings
+from assistant import Settings
+from assistant.web.api import BUSY, AnswerRecord, create_api
 
 WHO = 'Who says "Poor creatures. What did we do to you?"'
 
@@ -36,7 +36,7 @@ def index(tmp_path_factory, embedder):
 
 def make_client(index, embedder, **changes) -> httpx.AsyncClient:
     """A client for a fresh app (fresh rate limits) over the shared index and model."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     settings, loaded = index
     assistant = Assistant(settings.with_(**changes), loaded, embedder)
@@ -76,7 +76,7 @@ def test_ask_returns_the_answer_record(index, embedder):
 
 def test_the_record_is_the_facades_record(index, embedder):
     """The API adds nothing and drops nothing: same record as `assistant ask --json`."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     settings, loaded = index
     expected = Assistant(settings, loaded, embedder).ask(WHO).to_dict()

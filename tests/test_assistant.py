@@ -6,9 +6,7 @@ import threading
 
 import pytest
 
-from assistant.assistant import Assistant
-from assistant.errors import InputError, UnusableIndexError
-from assistant.schema import Answer, Turn
+from assistant import Answer, Assistant, InputError, Turn, UnusableIndexError
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 
@@ -115,8 +113,8 @@ def test_explain_is_offered_at_once_while_the_model_loads_in_the_background(
 ):
     import time
 
-    import assistant.generate as generate
-    from assistant.errors import ModelError
+    import assistant.generation.generate as generate
+    from assistant import ModelError
 
     release = threading.Event()
 
@@ -138,7 +136,7 @@ def test_explain_is_offered_at_once_while_the_model_loads_in_the_background(
 
 
 def test_what_page_is_that_on_answers_from_the_passages_just_cited(essay_assistant):
-    from assistant.schema import Turn
+    from assistant import Turn
 
     def turn(question: str) -> Turn:
         said = essay_assistant.ask(question)

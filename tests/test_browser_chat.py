@@ -271,8 +271,8 @@ def test_the_ask_endpoint_answers_gradio_client(app_url):
 
 
 def test_compact_widget_fits_a_400_by_600_frame(browser, index_settings):
-    from assistant.assistant import Assistant
-    from assistant.ui import build_ui, launch_options
+    from assistant import Assistant
+    from assistant.web.ui import build_ui, launch_options
 
     assistant = Assistant.from_settings(index_settings.with_(llm_backend="none"))
     demo = build_ui(assistant, compact=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.compare import compare_runs
+from assistant.evaluation.compare import compare_runs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

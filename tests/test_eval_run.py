@@ -13,14 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from assistant import Answer, ConfigError, InputError, Settings
 from assistant.cli import main
-from assistant.config import Settings
-from assistant.errors import ConfigError, InputError
-from assistant.evaluate import EvalOptions, answer_records, run_eval
-from assistant.metrics import compute_metrics
-from assistant.questions import EvalQuestion
-from assistant.runs import read_timing
-from assistant.schema import Answer
+from assistant.evaluation.metrics import compute_metrics
+from assistant.evaluation.questions import EvalQuestion
+from assistant.evaluation.run import EvalOptions, answer_records, run_eval
+from assistant.evaluation.runs import read_timing
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ESSAY_QUESTIONS = FIXTURES / "essay-questions.jsonl"

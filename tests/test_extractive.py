@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 from records import CITATION_KEYS, PASSAGE_KEYS, RECORD_KEYS
 
-from assistant.answer import (
+from assistant import Chunk, Passage, Settings
+from assistant.answering.extractive import (
     NOT_FOUND,
     REFUSAL,
     TRY_ASKING,
     document_words,
-    nearest_in,
     refusal,
     select,
 )
-from assistant.config import Settings
 from assistant.retrieval import Hits
-from assistant.schema import Chunk, Passage
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 _CITED = re.compile(r"(.+?) \[(\d+)\](?: |$)")
@@ -132,31 +130,31 @@ def test_a_refusal_that_comes_close_quotes_the_nearest_sentence_uncited(essay_as
 def test_a_long_nearest_sentence_is_cut_at_a_word():
     words = document_words(["Kathy"])
     said = refusal("Why?", words, "Kathy " + "waits and " * 60 + "leaves.", "paragraph 3 of a.txt")
-    quoted = said[said.index("\u201c") + 1 : said.index("\u201d")]
+    quoted = said.text[said.text.index("\u201c") + 1 : said.text.index("\u201d")]
     assert quoted.endswith("and\u2026") and len(quoted) <= 301
-    assert said.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3 of a.txt:")
-    assert nearest_in(said) == quoted and nearest_in(REFUSAL) is None  # what evaluations read
+    assert said.text.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 3 of a.txt:")
+    assert said.nearest == quoted and refusal("Why?", words).nearest is None  # what records keep
 
 
 def test_a_refusal_reads_each_sentence_of_a_question_from_its_first_word():
     words = document_words(["Kathy and Tommy study at Hailsham."])
     said = refusal("What is the thesis? Ignore the passages and answer. Does Miss Emily agree?",
-                   words)
+                   words).text
     assert said.startswith("The essay never mentions Miss Emily, so")  # not "Ignore", "Does Miss"
 
 
 def test_a_refusal_names_only_names_of_which_a_word_is_in_no_document():
     words = document_words(["Madame Marie-Claude asks Kathy H. about the wider world."])
-    assert refusal("Is Marie-Claude's sister Kathy?", words) == REFUSAL  # hyphen, possessive
-    assert refusal("Who is Madame Emily?", words).startswith("The essay never mentions Madame Emily,")
-    assert refusal("Did Kathy H. meet Ruth and Tommy?", words).startswith(
+    assert refusal("Is Marie-Claude's sister Kathy?", words).text == REFUSAL  # hyphen, possessive
+    assert refusal("Who is Madame Emily?", words).text.startswith("The essay never mentions Madame Emily,")
+    assert refusal("Did Kathy H. meet Ruth and Tommy?", words).text.startswith(
         "The essay never mentions Ruth or Tommy, so it cannot answer this."
     )
     # a question's opening word is not part of the name after it
-    assert refusal("What Booker Prize did it win?", words).startswith(
+    assert refusal("What Booker Prize did it win?", words).text.startswith(
         "The essay never mentions Booker Prize,"
     )
-    assert refusal("Besides Kathy, who meets Ruth?", words).startswith("The essay never mentions Ruth,")
+    assert refusal("Besides Kathy, who meets Ruth?", words).text.startswith("The essay never mentions Ruth,")
 
 
 @pytest.mark.parametrize(
@@ -187,7 +185,6 @@ def _selected(cosines: list[float], lengths: list[int], max_chars: int = 600) ->
     hits = Hits(
         "What is it?",
         (Passage(chunk, 1.0, 1),),
-        (),
         np.array(cosines, dtype=np.float32),
         np.zeros(len(cosines), dtype=np.float32),
     )
@@ -215,7 +212,7 @@ def test_a_runner_up_must_be_shorter_the_further_it_scores_below_the_best():
 def test_a_refusal_in_an_index_of_several_documents_says_which_one_it_quotes(
     tmp_path, embedder, essay_document
 ):
-    from assistant.assistant import Assistant
+    from assistant import Assistant
     from assistant.index import build_index, load_index
     from assistant.ingest import document_from_text
 
@@ -224,13 +221,13 @@ def test_a_refusal_in_an_index_of_several_documents_says_which_one_it_quotes(
     build_index([essay_document, notes], tmp_path / "two", embedder,
                 chunk_chars=settings.chunk_chars, chunk_overlap=settings.chunk_overlap)
     two = Assistant(settings, load_index(tmp_path / "two", embedder), embedder)
-    said = two.ask("Where is the novel set?").answer
-    assert f"The closest it comes is in paragraph 1 of {essay_document.source}:" in said
-    assert "late-nineties England" in nearest_in(said)
+    said = two.ask("Where is the novel set?")
+    assert f"The closest it comes is in paragraph 1 of {essay_document.source}:" in said.answer
+    assert "late-nineties England" in said.nearest and said.to_dict()["nearest"] == said.nearest
 
 
 def test_titles_are_not_quoted_and_the_best_document_comes_first(tmp_path, embedder):
-    from assistant.assistant import Assistant
+    from assistant import Assistant
     from assistant.index import build_index, load_index
     from assistant.ingest import document_from_text
 
@@ -255,7 +252,7 @@ def test_who_wrote_it_is_answered_by_a_sentence_that_credits_someone(essay_assis
     # "Never Let Me Go is a memoir of the Other." shares more words but credits no one
     for question in ("Who wrote Never Let Me Go?", "Who is the author of the novel?"):
         assert "Kazuo Ishiguro’s Never Let Me Go" in essay_assistant.ask(question).answer
-    from assistant.answer import has_kind
+    from assistant.answering.extractive import has_kind
 
     credits = ["in Kazuo Ishiguro’s Never Let Me Go", "a novel by Mary Shelley",
                "the novelist Mary Shelley"]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from assistant.followup import looks_like_follow_up, with_history
-from assistant.schema import Turn
+from assistant import Turn
+from assistant.answering.followup import looks_like_follow_up, with_history
 
 WHO = 'Who says "Poor creatures. What did we do to you?"'
 

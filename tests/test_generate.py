@@ -13,12 +13,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from assistant.config import Settings
-from assistant.errors import ModelError
-from assistant.generate import Generated, Generator, cite_every_sentence
-from assistant.prompting import LeakGuard, load_prompts
-from assistant.schema import Answer, Passage, Turn
-from assistant.verify import NAMES_NO_ONE
+from assistant import Answer, ModelError, Passage, Settings, Turn
+from assistant.generation.generate import Generated, Generator, cite_every_sentence
+from assistant.generation.prompting import LeakGuard, load_prompts
+from assistant.generation.verify import NAMES_NO_ONE
 
 # --- the generator's own logic, driven by a scripted chat model ----------------------------------
 
@@ -216,7 +214,7 @@ def test_a_rewrite_that_drops_the_question_or_recites_the_prompt_is_not_used(chu
 
 def scripted_facade(index_dir, embedder, chunks, prompts, reply):
     """The real facade over the essay's index, in Explain mode, with a scripted chat model."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
     from assistant.index import load_index
 
     settings = Settings(index_dir=index_dir, llm_backend="llamacpp", mode="generative")
@@ -291,7 +289,7 @@ def test_an_answer_that_only_says_yes_falls_back_to_quotes_saying_why(
 
 def test_an_answer_with_no_verifiable_sentence_falls_back_to_quotes_and_keeps_the_draft(
         essay_index_dir, embedder, chunks, prompts):
-    from assistant.api import AnswerRecord
+    from assistant.web.api import AnswerRecord
 
     facade, _ = scripted_facade(essay_index_dir, embedder, chunks, prompts,
                                 "Miss Emily says it in 1999 [1]. She is sorry [9].")
@@ -349,7 +347,7 @@ def generator(llm_settings, chunks, prompts, local_chat_model):
 @pytest.fixture(scope="module")
 def explain(llm_settings, embedder, generator):
     """The facade in generative mode, sharing the module's loaded model."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
     from assistant.index import load_index
 
     return Assistant(llm_settings, load_index(llm_settings.index_dir, embedder), embedder,

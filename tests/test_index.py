@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant import UnusableIndexError
 from assistant.assistant import build_documents
 from assistant.config import DEFAULT_DOCUMENT, Settings
 from assistant.embeddings import MODEL_NAME, Embedder
-from assistant.errors import UnusableIndexError
 from assistant.index import FORMAT_VERSION, MANIFEST, build_index, load_index
 from assistant.ingest import document_from_text, read_document
 

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
+from assistant import DocumentError
 from assistant.config import DEFAULT_DOCUMENT, Settings
-from assistant.errors import DocumentError
 from assistant.ingest import (
     chunk_document,
     document_from_text,

@@ -10,11 +10,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from servers import free_port, start, stop
 
-from assistant.config import Settings
-from assistant.errors import ModelError
-from assistant.generate import build_generator
-from assistant.llm import LlamaCppChat, ModelThread, build_chat_model
-from assistant.modelfile import verified_model_path
+from assistant import ModelError, Settings
+from assistant.generation.generate import build_generator
+from assistant.runtime.llm import LlamaCppChat, ModelThread, build_chat_model
+from assistant.runtime.modelfile import verified_model_path
 
 SERVER_START_S = 180  # a ceiling for loading the model on a busy CI machine, not a speed target
 
@@ -100,7 +99,7 @@ def llama_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(llama_server, essay_index_dir, embedder):
     """The facade answering through the openai backend against the real server."""
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     _, base_url = llama_server
     settings = Settings(index_dir=essay_index_dir, mode="generative", llm_backend="openai",

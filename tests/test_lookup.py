@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.lookup import LookupLlama, draft
+from assistant.runtime.lookup import LookupLlama, draft
 
 
 def tokens(*ids: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.metrics import (
+from assistant.evaluation.metrics import (
     compute_metrics,
     exact_match,
     f1_score,

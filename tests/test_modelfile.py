@@ -6,15 +6,13 @@ import hashlib
 
 import pytest
 
-from assistant.config import Settings
-from assistant.errors import ModelError
-from assistant.generate import build_generator
-from assistant.modelfile import (
+from assistant import ModelError, Settings
+from assistant.generation.generate import build_generator
+from assistant.runtime.modelfile import (
     INSTALL_COMMAND,
     PINNED,
     ModelFile,
     install_model,
-    main,
     model_path,
     verified_model_path,
 )
@@ -102,7 +100,9 @@ def test_missing_model_gives_the_command_that_fixes_it(tmp_path, capsys):
     with pytest.raises(ModelError, match="not installed") as excinfo:
         build_generator(settings, [])
     assert INSTALL_COMMAND in str(excinfo.value)
-    assert main(["check", "--cache", str(tmp_path / "empty")]) == ModelError.exit_code
+    from assistant.cli import main
+
+    assert main(["model", "check", "--cache", str(tmp_path / "empty")]) == ModelError.exit_code
     assert INSTALL_COMMAND in capsys.readouterr().err
 
 

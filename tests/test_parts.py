@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.config import Settings
-from assistant.structure import Intent, intent
+from assistant import Settings
+from assistant.answering.parts import Intent, intent
 
 THESIS = "no different from a human biologically born."
 TOPIC_2 = "Never Let Me Go is a memoir of the Other."
@@ -186,7 +186,7 @@ def test_markdown_headings_are_left_out_of_a_summary_but_a_conclusion_is_found_u
 def test_in_an_index_of_several_documents_a_part_is_taken_from_the_one_named_or_that_has_it(
     tmp_path, embedder
 ):
-    from assistant.assistant import Assistant
+    from assistant import Assistant
     from assistant.index import build_index, load_index
     from assistant.ingest import document_from_text
 

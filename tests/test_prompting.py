@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 
-from assistant.config import Settings
-from assistant.errors import ConfigError
-from assistant.prompting import LeakGuard, format_passages, load_prompts, number_passages
+from assistant import ConfigError, Settings
+from assistant.generation.prompting import LeakGuard, format_passages, load_prompts, number_passages
 
 
 def test_prompt_files_load_and_a_broken_one_is_refused_by_name(tmp_path, prompts):

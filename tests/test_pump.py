@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from assistant.pump import pump
+from assistant.runtime.pump import pump
 
 
 class Stream:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from assistant.embeddings import Embedder, _model_dir
-from assistant.question_encoder import BATCH, QuestionEncoder, supported
+from assistant.runtime.question_encoder import BATCH, QuestionEncoder, supported
 
 TEXTS = [
     "Who says “Poor creatures. What did we do to you?”",
@@ -96,8 +96,8 @@ def test_a_model_it_cannot_reproduce_stays_with_sentence_transformers(tmp_path):
 
 
 def test_install_exports_the_question_encoder_and_says_so_once(tmp_path, run_cli):
-    from assistant.config import Settings
-    from assistant.modelfile import model_path
+    from assistant import Settings
+    from assistant.runtime.modelfile import model_path
 
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import InputError
-from assistant.questions import EvalQuestion, read_questions, read_squad
+from assistant import InputError
+from assistant.evaluation.questions import EvalQuestion, read_questions, read_squad
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -131,8 +131,8 @@ def test_the_benchmark_essay_questions_are_well_formed_and_their_answers_are_in_
     # bench/data/*-questions.jsonl score both modes (BENCHMARKS.md); a gold answer the essay does
     # not hold would count every answer as wrong, so each question needs one it holds.
     from assistant.config import DEFAULT_DOCUMENT
+    from assistant.evaluation.metrics import fold
     from assistant.ingest import read_document
-    from assistant.metrics import fold
 
     questions, warnings = read(BENCH_DATA / questions_file)
     essay = fold(read_document(BENCH_DATA / essay_file if essay_file else DEFAULT_DOCUMENT).text)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.metrics import compute_metrics
-from assistant.report import write_report
+from assistant.evaluation.metrics import compute_metrics
+from assistant.evaluation.report import write_report
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PNGS = ("hit-at-k.png", "latency.png", "refusals.png", "breakdown.png")

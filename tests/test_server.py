@@ -15,7 +15,7 @@ import pytest
 from servers import free_port, start, stop
 
 from assistant.config import ROOT, Settings
-from assistant.ui import API_NAME
+from assistant.web.ui import API_NAME
 
 WHO = 'Who says "Poor creatures. What did we do to you?"'
 READY_S = 120
@@ -147,7 +147,7 @@ def test_a_full_chat_queue_says_busy_try_again(server):
 
 
 def test_request_bodies_are_capped_on_the_api_and_the_chat(server):
-    from assistant.access import CHAT_BODY_BYTES
+    from assistant.web.access import CHAT_BODY_BYTES
 
     api = httpx.post(server + "/api/ask", content=b"x" * (Settings().max_body_bytes + 1))
     chat = httpx.post(server + "/gradio_api/queue/join", content=b"x" * (CHAT_BODY_BYTES + 1))

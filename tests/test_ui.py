@@ -9,11 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.config import Settings
-from assistant.errors import UnusableIndexError
-from assistant.schema import Answer, Citation, Turn
-from assistant.ui import API_NAME, EXAMPLES, StopFlag, build_ui, respond, stop
-from assistant.view import CHECKING
+from assistant import Answer, Citation, Settings, Turn, UnusableIndexError
+from assistant.web.ui import API_NAME, EXAMPLES, StopFlag, build_ui, respond, stop
+from assistant.web.view import CHECKING
 
 SKIP = object()  # stands in for gr.skip()
 WHO = 'Who says "Poor creatures. What did we do to you?"'
@@ -37,7 +35,7 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory, embedder):
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     settings = _index(tmp_path_factory.mktemp("index"), [Settings().default_document], embedder)
     return Assistant.from_settings(settings, embedder=embedder)
@@ -121,7 +119,7 @@ def test_html_in_a_question_is_shown_as_text(assistant):
 
 
 def test_html_in_a_document_is_shown_as_text(tmp_path, embedder):
-    from assistant.assistant import Assistant
+    from assistant import Assistant
 
     doc = tmp_path / "villain.txt"
     doc.write_text(

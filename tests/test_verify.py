@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.config import DEFAULT_DOCUMENT
+from assistant.generation.verify import VERDICT, check_sentence, split_sentences, verify_answer
 from assistant.ingest import chunk_document, document_from_text, read_document
-from assistant.verify import VERDICT, check_sentence, split_sentences, verify_answer
 
 
 @pytest.fixture(scope="module")

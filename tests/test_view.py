@@ -5,11 +5,10 @@ import re
 
 import pytest
 
-from assistant.answer import refusal
-from assistant.config import Settings
+from assistant import Answer, Citation, SentenceCheck, Settings
+from assistant.answering.extractive import refusal
 from assistant.ingest import chunk_document, read_document
-from assistant.schema import Answer, Citation, SentenceCheck
-from assistant.view import answer_message, escape, essay_html, pages_label, user_message
+from assistant.web.view import answer_message, escape, essay_html, pages_label, user_message
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +23,7 @@ def text_of(html: str) -> str:
 
 
 def test_a_document_is_titled_as_a_reader_would_write_its_name():
-    from assistant.view import title_of
+    from assistant.web.view import title_of
 
     assert title_of("never-let-me-go-essay.txt") == "Never Let Me Go Essay"
     assert title_of("week_3 NATO notes.md") == "Week 3 NATO Notes"
@@ -69,28 +68,25 @@ def test_answer_lists_each_source_with_paragraph_and_pages(essay):
     assert "quoted from the essay" in content
 
 
-def test_refused_answer_has_no_sources_and_unverified_sentences_are_flagged(essay):
+def test_a_refused_answer_has_no_sources_and_sets_its_nearest_sentence_apart(essay):
     _, chunks = essay
     refused = answer_message(Answer("q", "The essay doesn't say.", True, "extractive"))
     assert "<details" not in refused["content"] and "refused" in refused["content"]
     said = refusal("Where?", frozenset(), "Kathy <b>waits</b>.", "paragraph 2")
-    near = answer_message(Answer("Where?", said, True, "extractive"))["content"]
+    near = answer_message(Answer("Where?", said.text, True, "extractive", nearest=said.nearest))
+    near = near["content"]
     assert '<blockquote class="nearest">Kathy &lt;b&gt;waits&lt;/b&gt;.</blockquote>' in near
     assert "in paragraph 2:<blockquote" in near and "\u201c" not in near  # set apart, not quoted
     assert "<details" not in near and "ask again in its words." in near
-    checks = (
-        SentenceCheck("Ruth says it [1].", (1,), False, ("quote not in passage [1]",)),
-        SentenceCheck("Kathy narrates [1].", (1,), True),
-    )
     generated = Answer(
         "q", "Ruth says it [1]. Kathy narrates [1].", False, "generative",
         (Citation(1, chunks[0]),), notice="One sentence could not be checked.",
-        verification=checks,
+        verification=(SentenceCheck("Ruth says it [1].", (1,), True),
+                      SentenceCheck("Kathy narrates [1].", (1,), True)),
     )  # fmt: skip
     content = answer_message(generated)["content"]
-    assert content.count('class="unverified"') == 1
-    assert "quote not in passage [1]" in content and "explained by the model" in content
-    assert "One sentence could not be checked." in content
+    assert content.count('<span class="marker">[1]</span>') == 3  # twice in the text, once listed
+    assert "explained by the model" in content and "One sentence could not be checked." in content
 
 
 @pytest.mark.parametrize(

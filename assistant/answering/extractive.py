@@ -15,7 +15,7 @@ import numpy as np
 from assistant.ingest import split_sentences
 from assistant.retrieval import STOPWORDS, Hits
 from assistant.schema import Chunk, Citation
-from assistant.sentences import blank_quotations, find_names, listing, quotations
+from assistant.text import blank_quotations, find_names, listing, quotations
 
 TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
@@ -194,8 +194,16 @@ def document_words(texts: list[str]) -> frozenset[str]:
     return frozenset(w for text in texts for w in _LETTERS.findall(text.lower()))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """What a refusal says, and the sentence it offers as the closest the document comes."""
+
+    text: str
+    nearest: str | None = None  # as quoted in `text` (shortened), without quotation marks
+
+
 def refusal(question: str, words: frozenset[str], nearest: str | None = None,
-            where: str = "") -> str:
+            where: str = "") -> Refusal:
     """The refusal, naming what the question asks about that the documents never mention
     ("The essay never mentions Miss Emily"), else the general one; that one shows the `nearest`
     sentence (found `where`: "paragraph 2"), when there is one, as what the essay does say."""
@@ -212,31 +220,13 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     # A run is unmentioned when one of its words is nowhere in the documents.
     missing = [text[start:end] for start, end in runs if _unknown(text[start:end], words)]
     if not missing and nearest:
-        return (f"{NOT_FOUND} The closest it comes is in {where}: "
-                f"\u201c{_shortened(nearest)}\u201d If that is what you meant, ask again in its "
-                "words.")
+        quoted = _shortened(nearest)
+        return Refusal(f"{NOT_FOUND} The closest it comes is in {where}: \u201c{quoted}\u201d If "
+                       "that is what you meant, ask again in its words.", quoted)
     if not missing:
-        return REFUSAL
-    return f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. {TRY_ASKING}"
-
-
-_NEAREST = re.compile(r"The closest it comes is in paragraph [^\u201c]*: (\u201c(.*)\u201d) If that is "
-                      r"what you meant, ask again in its words\.$", re.DOTALL)
-
-
-def nearest_in(refusal_text: str) -> str | None:
-    """The sentence a refusal quotes as the closest the essay comes, or None (for evaluations)."""
-    parts = split_nearest(refusal_text)
-    return parts[1] if parts else None
-
-
-def split_nearest(refusal_text: str) -> tuple[str, str, str] | None:
-    """(the words before, the nearest sentence, the words after), without the quotation marks
-    around the sentence; None for a refusal that quotes none (for the chat, which sets it apart)."""
-    found = _NEAREST.search(refusal_text)
-    if not found:
-        return None
-    return (refusal_text[: found.start(1)], found.group(2), refusal_text[found.end(1) :])
+        return Refusal(REFUSAL)
+    return Refusal(f"The essay never mentions {listing(missing, 'or')}, so it cannot answer this. "
+                   f"{TRY_ASKING}")
 
 
 def _shortened(sentence: str) -> str:

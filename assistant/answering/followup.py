@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from assistant.schema import Turn
-from assistant.sentences import find_names
+from assistant.text import find_names
 
 REFERRING = frozenset(
     "it its that this these those they them their she her hers he him his there then one ones "

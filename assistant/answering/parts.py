@@ -16,11 +16,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.answer import Selection
+from assistant.answering.extractive import Selection
 from assistant.index import LoadedIndex
 from assistant.retrieval import Hits, terms
 from assistant.schema import Chunk
-from assistant.sentences import listing
+from assistant.text import listing
 
 MAX_PAGE_SENTENCES = 3
 # Words (as `terms` stems them) that name parts of an essay rather than what it is about.

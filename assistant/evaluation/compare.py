@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import InputError
-from assistant.metrics import LOWER_IS_BETTER, compute_metrics, score_record
-from assistant.runs import answers_path, read_records, read_timing
+from assistant.evaluation.metrics import LOWER_IS_BETTER, compute_metrics, score_record
+from assistant.evaluation.runs import answers_path, read_records, read_timing
 
 GATE_FAILED = 1  # exit code when the gated metric dropped too far (input errors exit 2)
 UNSCORED = ("n", "n_answerable", "n_unanswerable", "refused", "wall_s", "index_s")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.metrics import LOWER_IS_BETTER
+from assistant.evaluation.metrics import LOWER_IS_BETTER
 
 PLOTS = {
     "hitk": "hit-at-k.png",

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.metrics import strip_markers, worst
-from assistant.plots import draw_plots
-from assistant.runs import read_config
+from assistant.evaluation.metrics import strip_markers, worst
+from assistant.evaluation.plots import draw_plots
+from assistant.evaluation.runs import read_config
 
 HEADLINE = (
     ("hit@1", "hit@1"),

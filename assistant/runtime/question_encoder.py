@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embeddings import load_sentence_transformer, pooling_layout
 from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ class QuestionEncoder:
     def __init__(self, model_dir: Path, cache_dir: Path, threads: int | None = None,
                  export_from: Callable[[], object] | None = None) -> None:
         """`export_from`: returns the loaded SentenceTransformer to export when the cache has
-        none (default: load one from `model_dir`)."""
+        none."""
         self.model_dir = Path(model_dir)
         self._export_from = export_from
         self.path = Path(cache_dir).expanduser() / "embedder" / f"{_key(self.model_dir)}.onnx"
@@ -114,13 +113,29 @@ class QuestionEncoder:
                 log.warning("exporting the question encoder again: %s is unusable (%s)",
                             self.path, exc)
         log.info("exporting the embedding model to ONNX for questions (once): %s", self.path)
-        model = self._export_from() if self._export_from else None
-        export(model or load_sentence_transformer(self.model_dir), self.path)
+        if self._export_from is None:
+            raise ModelError(f"no question encoder at {self.path} and no model to export it from")
+        export(self._export_from(), self.path)
         try:
             return session()
         except Exception as exc:
             raise ModelError(f"the question encoder exported to {self.path} is unusable: {exc}"
                              ) from exc
+
+
+def pooling_layout(path: Path) -> tuple[list[str], set[str], dict] | None:
+    """A sentence-transformers folder's module kinds (Transformer, Pooling, ...), the pooling modes
+    that are on and the pooling layer's config; None when they cannot be read."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = next(m for m in modules if m["type"].endswith("Pooling"))
+        config = json.loads((path / pooling["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+    modes = {key for key, on in config.items() if key.startswith("pooling_mode") and on is True}
+    return kinds, modes, config
+
 
 
 def supported(model_dir: Path) -> bool:

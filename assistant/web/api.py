@@ -25,10 +25,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.access import RateLimiter, guard
 from assistant.assistant import MAX_K, Assistant
 from assistant.errors import AssistantError, InputError, ModelError, UnusableIndexError
 from assistant.schema import Answer, Turn
+from assistant.web.access import RateLimiter, guard
 
 Key = tuple[str, int | None]  # (question, k)
 BUSY = "The assistant is busy; please try again in a moment."
@@ -112,6 +112,9 @@ class AnswerRecord(BaseModel):
     verification: list[SentenceCheckOut] | None = None
     draft: list[SentenceCheckOut] | None = Field(
         None, description="a fallback's generated sentences, none of which passed verification"
+    )
+    nearest: str | None = Field(
+        None, description="a refusal's offered sentence, exactly as quoted in `answer`"
     )
 
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import uvicorn
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from assistant.access import OriginPolicy
 from assistant.config import Settings, apply_offline_env
+from assistant.web.access import OriginPolicy
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -54,8 +54,8 @@ def build_app(assistant: Assistant) -> FastAPI:
     apply_offline_env()
     import gradio as gr
 
-    from assistant.api import create_api
-    from assistant.ui import build_ui, launch_options
+    from assistant.web.api import create_api
+    from assistant.web.ui import build_ui, launch_options
 
     settings = assistant.settings
     app = create_api(assistant)
@@ -91,16 +91,13 @@ def build_app(assistant: Assistant) -> FastAPI:
 def serve(settings: Settings) -> None:
     """Load the assistant and serve everything on settings.host:settings.port until stopped."""
     apply_offline_env()
-    from assistant.assistant import Assistant
+    from assistant.assistant import Assistant, check_prompts
 
     OriginPolicy.from_settings(settings.allowed_origins)  # a bad origin fails before models load
-    if settings.llm_backend != "none":
-        from assistant.prompting import load_prompts
-
-        # A teacher's broken prompt file stops the start, not every Explain question after it.
-        load_prompts(settings.prompts_dir)
+    # A teacher's broken prompt file stops the start, not every Explain question after it.
+    check_prompts(settings)
     assistant = Assistant.from_settings(settings)
-    assistant.retriever.search("warm up", 1)  # the embedding model, before the first student
+    assistant.warm_up_search()  # the embedding model, before the first student
     # The language model loads and fills its prompt cache once the app is up and answering
     # quotes, so it does not compete with start-up for the two cores.
     listening = threading.Event()

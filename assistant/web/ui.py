@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError
 from assistant.schema import Turn
-from assistant.view import (
+from assistant.web.view import (
     WAITING,
     Message,
     answer_message,
@@ -188,7 +188,6 @@ CSS = """
 #chat .refused { font-style: italic; }
 #chat .refused blockquote.nearest { font-style: normal; margin: .4rem 0; padding-left: .6rem;
   border-left: 3px solid var(--border-color-primary); }
-#chat .unverified { text-decoration: underline dotted; }
 #chat .waiting { opacity: .6; }
 #chat .answer.checking { opacity: .7; }
 #chat .checking-note { margin-top: .3rem; font-size: .85em; font-style: italic; opacity: .7; }

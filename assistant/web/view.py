@@ -12,7 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assistant.answer import split_nearest
 from assistant.schema import Answer, Citation, Document
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -74,34 +73,17 @@ def answer_message(answer: Answer) -> Message:
 
 
 def _answer_body(answer: Answer) -> str:
-    nearest = split_nearest(answer.answer) if answer.refused else None
-    if nearest:  # the sentence a refusal offers, set apart from the refusal's own words
-        before, sentence, after = nearest
-        return (f"{_lines(before.rstrip())}<blockquote class=\"nearest\">{_lines(sentence)}"
-                f"</blockquote>{_lines(after.lstrip())}")
+    if answer.refused and answer.nearest:  # the offered sentence, set apart from the refusal's words
+        before, quoted, after = answer.answer.partition(f"\u201c{answer.nearest}\u201d")
+        if quoted:
+            return (f"{_lines(before.rstrip())}<blockquote class=\"nearest\">"
+                    f"{_lines(answer.nearest)}</blockquote>{_lines(after.lstrip())}")
     known = {c.marker for c in answer.citations}
-
-    def marked(text: str) -> str:
-        return _MARKER.sub(
-            lambda m: f'<span class="marker">[{m[1]}]</span>' if int(m[1]) in known else m[0],
-            escape(text),
-        )
-
-    # Sentences that failed verification stay visible but flagged, in reading order.
-    text, pos, out = answer.answer, 0, []
-    for check in answer.verification or ():
-        sentence = check.text.strip()
-        at = text.find(sentence, pos) if sentence and not check.verified else -1
-        if at < 0:
-            continue
-        why = escape("; ".join(check.problems) or "not found in the cited passages")
-        out.append(marked(text[pos:at]))
-        out.append(
-            f'<span class="unverified" title="Not verified: {why}">⚠️ {marked(sentence)}</span>'
-        )
-        pos = at + len(sentence)
-    out.append(marked(text[pos:]))
-    return "".join(out).replace("\n", "<br>")
+    marked = _MARKER.sub(
+        lambda m: f'<span class="marker">[{m[1]}]</span>' if int(m[1]) in known else m[0],
+        escape(answer.answer),
+    )
+    return marked.replace("\n", "<br>")
 
 
 def pages_label(pages: Sequence[str]) -> str:
