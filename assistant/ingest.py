@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assistant.errors import DocumentError
 from assistant.schema import Chunk, Document, InTextCitation
+from assistant.text import sentence_spans, skip_space
 
 SUFFIXES = (".txt", ".md", ".markdown", ".text")
 MAX_BYTES = 20_000_000  # larger files are almost certainly not an essay or a reading
@@ -148,56 +149,6 @@ def _md_inline(line: str) -> str:
 
 # --- sentences -----------------------------------------------------------------------------------
 
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"\u201d\u2019')\]]*(?=\s|$)")
-_ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "cf", "no", "vol",
-    "p", "pp", "ed", "eds", "fig", "al", "inc", "ltd", "co", "mt", "gen", "col", "lt", "rev", "u.s",
-}  # fmt: skip
-_MAX_QUOTE = (
-    600  # an opening quote left open longer than this is treated as a typo, not a quotation
-)
-
-
-def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """Sentence spans of `text` (shifted by `offset`); quotations are never split in the middle."""
-    spans: list[tuple[int, int]] = []
-    start = _skip_space(text, 0)
-    for match in _SENTENCE_END.finditer(text):
-        end = match.end()
-        if end <= start or not _is_boundary(text, start, match):
-            continue
-        spans.append((offset + start, offset + end))
-        start = _skip_space(text, end)
-    if start < len(text.rstrip()):
-        spans.append((offset + start, offset + len(text.rstrip())))
-    return spans
-
-
-def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    return pos
-
-
-def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
-    nxt = _skip_space(text, match.end())
-    if nxt < len(text):
-        first = text[nxt]
-        if not (first.isupper() or first.isdigit() or first in "\"\u201c\u2018('[\u2014"):
-            return False
-    if match.group()[0] == ".":
-        word = re.search(r"([\w.]+)$", text[start : match.start()])
-        token = word.group(1).lower() if word else ""
-        if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
-            return False
-    inside = text[start : match.start()]
-    opened = inside.count("\u201c") - inside.count("\u201d") + inside.count('"') % 2
-    if opened > 0 and len(inside) - inside.rfind("\u201c") < _MAX_QUOTE:
-        closing = match.group()
-        return closing.endswith(("\u201d", '"')) and opened == 1
-    return True
-
-
 # --- in-text citations ---------------------------------------------------------------------------
 
 _AUTHOR = r"[A-Z][\w\u2019'\-]+(?:\s+(?:and|&)\s+[A-Z][\w\u2019'\-]+)?(?:\s+et\s+al\.)?"
@@ -225,7 +176,7 @@ def chunk_document(doc: Document, chunk_chars: int = 480, overlap: int = 1) -> l
     chunks: list[Chunk] = []
     for number, (p_start, p_end) in enumerate(doc.paragraphs, start=1):
         sentences = _bounded(
-            doc.text, split_sentences(doc.text[p_start:p_end], p_start), chunk_chars
+            doc.text, sentence_spans(doc.text[p_start:p_end], p_start), chunk_chars
         )
         i = 0
         while i < len(sentences):
@@ -259,6 +210,6 @@ def _bounded(text: str, sentences: list[tuple[int, int]], limit: int) -> list[tu
             cut = text.rfind(" ", start + limit // 2, start + limit)
             cut = cut if cut > start else start + limit
             out.append((start, cut))
-            start = _skip_space(text, cut)
+            start = skip_space(text, cut)
         out.append((start, end))
     return out

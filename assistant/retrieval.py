@@ -4,14 +4,13 @@ Every sentence is scored by its cosine with the question plus the IDF-weighted s
 question's words it contains; a passage scores as its best sentence, plus its own cosine (FAISS)
 and its normalized BM25 score. This score fusion beats reciprocal rank fusion on SQuAD
 (BENCHMARKS.md compares both), because a one-sentence answer is not diluted by its neighbours.
-Also exposes the search as a `langchain_core` retriever. Leaves out reranking with a
-cross-encoder: none is packaged for offline use.
+Also exposes the search as a `langchain_core` retriever. Leaves out judging which sentence
+answers (reader.py).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,43 +19,13 @@ import numpy as np
 
 from assistant.index import LoadedIndex
 from assistant.schema import Passage
+from assistant.text import terms
 
 BM25_K1, BM25_B = 1.2, 0.75
 OVERLAP_WEIGHT = 0.7  # shared question words, next to sentence cosine
 PASSAGE_COSINE_WEIGHT = 0.3  # the passage's own vector, next to its best sentence
 BM25_WEIGHT = 0.2  # the passage's BM25 score divided by the best one's
 PREFIX = 6  # words match on their first letters too: "invaded" ~ "invasion"
-
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over own
-    same she should so some such than that the their theirs them themselves then there these they this
-    those through to too under until up very was we were what when where which while who whom why will
-    with would you your yours yourself yourselves s t don didn doesn isn wasn aren weren ll ve re d m
-    also may might must shall us one ever""".split()
-)  # fmt: skip
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words: the units BM25 and lexical overlap count."""
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-
-
-def _stem(word: str) -> str:
-    # A deliberately light stemmer: plural and verb endings only, so names stay recognisable.
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 4 and word.endswith("ed"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
 
 class BM25:
     """Okapi BM25 over a fixed list of texts, kept as postings so a query touches only its terms."""

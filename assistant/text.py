@@ -1,7 +1,8 @@
-"""Read generated text the way verification needs it: sentences, [n] markers, quotations, names
-and numbers.
+"""Text as every stage reads it: document sentences (with offsets), the words BM25 and overlap
+count, and the sentences, [n] markers, quotations, names and numbers of generated text.
 
-Pure string functions with no knowledge of passages; verify.py decides what they must match.
+Pure string functions with no knowledge of passages, models or questions' meaning; verify.py
+decides what generated text must match.
 """
 
 from __future__ import annotations
@@ -272,3 +273,89 @@ def find_speaker(
         following = [name for name, pos in names if end <= pos < end + 40]
         return following[0] if following else None
     return None
+
+
+# --- document sentences -------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"\u201d\u2019')\]]*(?=\s|$)")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "cf", "no", "vol",
+    "p", "pp", "ed", "eds", "fig", "al", "inc", "ltd", "co", "mt", "gen", "col", "lt", "rev", "u.s",
+}  # fmt: skip
+_MAX_QUOTE = (
+    600  # an opening quote left open longer than this is treated as a typo, not a quotation
+)
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans of a document's `text` (shifted by `offset`); quotations are never split in
+    the middle. The one splitter of documents: passages, answers and the reader all use it."""
+    spans: list[tuple[int, int]] = []
+    start = skip_space(text, 0)
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if end <= start or not _is_boundary(text, start, match):
+            continue
+        spans.append((offset + start, offset + end))
+        start = skip_space(text, end)
+    if start < len(text.rstrip()):
+        spans.append((offset + start, offset + len(text.rstrip())))
+    return spans
+
+
+def skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
+    nxt = skip_space(text, match.end())
+    if nxt < len(text):
+        first = text[nxt]
+        if not (first.isupper() or first.isdigit() or first in "\"\u201c\u2018('[\u2014"):
+            return False
+    if match.group()[0] == ".":
+        word = re.search(r"([\w.]+)$", text[start : match.start()])
+        token = word.group(1).lower() if word else ""
+        if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
+            return False
+    inside = text[start : match.start()]
+    opened = inside.count("\u201c") - inside.count("\u201d") + inside.count('"') % 2
+    if opened > 0 and len(inside) - inside.rfind("\u201c") < _MAX_QUOTE:
+        closing = match.group()
+        return closing.endswith(("\u201d", '"')) and opened == 1
+    return True
+
+
+# --- words: what BM25, overlap and refusals count -----------------------------------------------
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over own
+    same she should so some such than that the their theirs them themselves then there these they this
+    those through to too under until up very was we were what when where which while who whom why will
+    with would you your yours yourself yourselves s t don didn doesn isn wasn aren weren ll ve re d m
+    also may might must shall us one ever""".split()
+)  # fmt: skip
+_TERM = re.compile(r"[a-z0-9]+")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words: the units BM25 and lexical overlap count."""
+    return [_stem(w) for w in _TERM.findall(text.lower()) if w not in STOPWORDS]
+
+
+def _stem(word: str) -> str:
+    # A deliberately light stemmer: plural and verb endings only, so names stay recognisable.
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word

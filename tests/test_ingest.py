@@ -19,14 +19,14 @@ from assistant.ingest import (
     find_citations,
     read_document,
     repair_paragraphs,
-    split_sentences,
 )
+from assistant.text import sentence_spans
 
 POOR_CREATURES = "“Poor creatures. What did we do to you? With all our schemes and plans?”"
 
 
 def sentences_of(text: str) -> list[str]:
-    return [text[s:e] for s, e in split_sentences(text)]
+    return [text[s:e] for s, e in sentence_spans(text)]
 
 
 # --- the essay ----------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ def test_essay_chunk_ids_are_stable_and_follow_their_text(essay_chunks):
 
 def test_essay_quotations_are_never_split(essay_document):
     sentences = [essay_document.text[s:e] for p in essay_document.paragraphs for s, e in
-                 split_sentences(essay_document.text[p[0]:p[1]], p[0])]  # fmt: skip
+                 sentence_spans(essay_document.text[p[0]:p[1]], p[0])]  # fmt: skip
     opening = next(s for s in sentences if "Poor creatures" in s)
     assert opening.startswith(POOR_CREATURES)
     assert "asks Madame Marie-Claude" in opening and opening.endswith("(Ishiguro 254).")
@@ -178,7 +178,7 @@ def test_sentences_split_at_real_ends_only(text, expected):
 
 def test_sentence_offsets_are_shifted_into_the_document():
     text = "One here. Two there."
-    assert split_sentences(text, offset=100) == [(100, 109), (110, 120)]
+    assert sentence_spans(text, offset=100) == [(100, 109), (110, 120)]
 
 
 def test_citation_forms():

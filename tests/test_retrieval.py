@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.retrieval import BM25, HybridRetriever, as_langchain, terms
+from assistant.retrieval import BM25, HybridRetriever, as_langchain
+from assistant.text import terms
 
 WHO = "Who says 'Poor creatures. What did we do to you?'"
 RUTH = "What does Ruth fear about where the clones come from?"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from assistant.answering.extractive import Selection
 from assistant.index import LoadedIndex
-from assistant.retrieval import Hits, terms
+from assistant.retrieval import Hits
 from assistant.schema import Chunk
-from assistant.text import listing
+from assistant.text import listing, terms
 
 MAX_PAGE_SENTENCES = 3
 # Words (as `terms` stems them) that name parts of an essay rather than what it is about.
