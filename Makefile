@@ -21,7 +21,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test install llama-wheel model index chromium bench lint clean
+.PHONY: run test install llama-wheel model index chromium bench lint reader clean
 
 run: install model $(INDEX)  ## serve the chat at http://127.0.0.1:7860
 	$(PY) -m assistant serve
@@ -67,8 +67,11 @@ chromium:  ## Debian's chromium, for the browser tests
 bench: install model  ## measure speed, memory and quality; writes BENCHMARKS.md
 	$(PY) -m bench.run
 
+reader: install  ## retrain the reader from ../shared/data, seeded (about 45 minutes on 2 cores)
+	$(PY) -m training.reader
+
 lint: install  ## ruff, and the package's import contracts (pyproject.toml)
-	$(PY) -m ruff check assistant tests bench app.py
+	$(PY) -m ruff check assistant tests bench training app.py
 	$(VENV)/bin/lint-imports
 
 clean:

@@ -18,10 +18,12 @@ from assistant.answering import parts
 from assistant.answering.extractive import (
     Refusal,
     Selection,
+    candidate_sentences,
     document_words,
     refusal,
     render,
     select,
+    select_read,
 )
 from assistant.answering.followup import asks_page_of_that, with_history
 from assistant.config import Settings
@@ -29,6 +31,7 @@ from assistant.errors import InputError, ModelError
 from assistant.generation.verify import VERDICT
 from assistant.index import LoadedIndex, build_index, load_index
 from assistant.ingest import read_document
+from assistant.reader import Candidate, Reader, Reading, shared_reader
 from assistant.retrieval import Hits, HybridRetriever
 from assistant.schema import Answer, Chunk, Document, Turn
 from assistant.text import listing
@@ -63,10 +66,12 @@ class Request:
 class Assistant:
     """Answers questions about the documents of one index."""
 
-    def __init__(self, settings: Settings, index: LoadedIndex, embedder, generator=None) -> None:
+    def __init__(self, settings: Settings, index: LoadedIndex, embedder, generator=None,
+                 reader: Reader | None = None) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
+        self.reader = reader  # None: sentences are scored by the hand-set rules
         self.retriever = HybridRetriever(index, embedder, ignore=parts.DOCUMENT_WORDS)
         self._texts = {name: doc.text for name, doc in index.documents.items()}
         self._words = document_words(list(self._texts.values()))
@@ -85,8 +90,9 @@ class Assistant:
         from assistant.embeddings import load_embedder
 
         embedder = embedder or load_embedder(settings.model_cache)
+        reader = shared_reader() if settings.scoring == "learned" else None
         ensure_default_index(settings, embedder)
-        return cls(settings, load_index(settings.index_dir, embedder), embedder)
+        return cls(settings, load_index(settings.index_dir, embedder), embedder, reader=reader)
 
     # --- what the front ends show ---------------------------------------------------------------
 
@@ -186,8 +192,10 @@ class Assistant:
         requests = [self._request(q, k, "extractive", (), None, None, timed=False)
                     for q in questions]
         batch = self.retriever.search_many([r.question for r in requests], self._check_k(k))
-        answers = [self._quoted(r, hits, self._select(hits, self._part(r.question)))
-                   for r, hits in zip(requests, batch)]
+        asked = [self._part(r.question) for r in requests]
+        readings = self._read_many([h for h, a in zip(batch, asked) if not a])
+        answers = [self._quoted(r, hits, self._select(hits, a, None if a else next(readings)))
+                   for r, hits, a in zip(requests, batch, asked)]
         each = (time.perf_counter() - started) * 1000 / max(1, len(answers))
         ids = list(ids) if ids is not None else [None] * len(answers)
         return [replace(a, latency_ms=each, id=i) for a, i in zip(answers, ids)]
@@ -302,13 +310,23 @@ class Assistant:
         asked = parts.intent(question, self._names)
         return asked if asked and (asked.kind != "page" or self._cites_pages) else None
 
-    def _select(self, hits: Hits, asked: parts.Intent | None) -> Selection:
+    def _read_many(self, batch: Sequence[Hits]) -> Iterator[Reading | None]:
+        """The reader's readings of many searches, scored together (None each without a reader)."""
+        if self.reader is None:
+            return iter([None] * len(batch))
+        return iter(self.reader.read_many([(hits, self.candidates(hits)) for hits in batch]))
+
+    def _select(self, hits: Hits, asked: parts.Intent | None,
+                reading: Reading | None = None) -> Selection:
         limits = {
             "max_sentences": self.settings.max_answer_sentences,
             "max_chars": self.settings.max_answer_chars,
         }
         if asked:
             return parts.select_part(asked, hits, self.index, **limits)
+        if self.reader is not None:
+            reading = reading or self.reader.read(hits, self.candidates(hits))
+            return select_read(reading, self.index.sentences, **limits)
         return select(
             hits,
             self.index.chunk_sentences,
@@ -317,6 +335,11 @@ class Assistant:
             self._texts,
             **limits,
         )
+
+    def candidates(self, hits: Hits) -> list[Candidate]:
+        """The sentences that may answer a search: those of its top passages."""
+        return candidate_sentences(hits, self.index.chunk_sentences, self._chunk_index,
+                                   self.index.sentences, self._texts)
 
     def _quoted(self, request: Request, hits: Hits, selection: Selection,
                 standalone: str | None = None, *, notice: str | None = None,

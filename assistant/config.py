@@ -26,6 +26,7 @@ OFFLINE_ENV = {
 }
 
 MODES = ("extractive", "generative")
+SCORINGS = ("learned", "rules")
 LLM_BACKENDS = ("llamacpp", "openai", "none")
 
 
@@ -47,6 +48,9 @@ class Settings:
     max_answer_sentences: int = 3  # the extractive answer quotes at most this many sentences
     max_answer_chars: int = 600  # ...and adds none that would take it past this length
     max_question_chars: int = 2000  # longer questions are refused with a clear message
+    # "learned": the trained reader (assistant/data/reader) scores sentences and decides whether
+    # the document answers; "rules": hand-set weights and threshold, kept for comparison
+    scoring: str = "learned"
     mode: str = (
         "extractive"  # "extractive" (quote the essay) or "generative" (explain with the LLM)
     )
@@ -78,6 +82,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"scoring must be one of {', '.join(SCORINGS)}, not {self.scoring!r}")
         if self.llm_backend not in LLM_BACKENDS:
             raise ConfigError(
                 f"llm_backend must be one of {', '.join(LLM_BACKENDS)}, not {self.llm_backend!r}"

@@ -81,6 +81,14 @@ def essay_assistant(essay_settings: Settings, embedder):
 
 
 @pytest.fixture(scope="session")
+def rules_assistant(essay_settings: Settings, embedder):
+    """The same, scoring sentences with the hand-set rules instead of the trained reader."""
+    from assistant import Assistant
+
+    return Assistant.from_settings(essay_settings.with_(scoring="rules"), embedder=embedder)
+
+
+@pytest.fixture(scope="session")
 def essay_document():
     from assistant.ingest import read_document
 

@@ -109,22 +109,24 @@ def test_a_default_record_lists_k_passages_and_no_id(essay_assistant):
         ('Who says "Poor Things" in Hailsham?', NOT_FOUND),  # a quotation's words are not names
     ],
 )
-def test_questions_the_essay_does_not_answer_are_refused(essay_assistant, question, says):
-    answer = essay_assistant.ask(question)
+def test_questions_the_essay_does_not_answer_are_refused(rules_assistant, question, says):
+    # The wording of a refusal is the same whichever scoring refused (test_reader covers the
+    # reader's refusals); the rules refuse all of these.
+    answer = rules_assistant.ask(question)
     record = answer.to_dict()
     assert record["refused"] is True and record["citations"] == []
     assert record["answer"].startswith(says) and "[" not in record["answer"]
     assert record["answer"].endswith((TRY_ASKING, "ask again in its words."))
 
 
-def test_a_refusal_that_comes_close_quotes_the_nearest_sentence_uncited(essay_assistant):
-    near = essay_assistant.ask("Where is the novel set?")  # the essay: "a dystopian ... England"
+def test_a_refusal_that_comes_close_quotes_the_nearest_sentence_uncited(rules_assistant):
+    near = rules_assistant.ask("Where is the novel set?")  # the essay: "a dystopian ... England"
     assert near.refused and near.citations == ()
     assert near.answer.startswith(f"{NOT_FOUND} The closest it comes is in paragraph 1: \u201cThe "
                                   "novel delivers us a dystopian late-nineties England")
     assert near.answer.endswith("\u201d If that is what you meant, ask again in its words.")
     # an unrelated question comes no nearer than any sentence does, so it gets no sentence
-    assert essay_assistant.ask("How do I bake sourdough bread?").answer == REFUSAL
+    assert rules_assistant.ask("How do I bake sourdough bread?").answer == REFUSAL
 
 
 def test_a_long_nearest_sentence_is_cut_at_a_word():
@@ -248,10 +250,11 @@ def test_titles_are_not_quoted_and_the_best_document_comes_first(tmp_path, embed
     assert "Evaporation: water turns into vapour" in notes.ask("What is evaporation?").answer
 
 
-def test_who_wrote_it_is_answered_by_a_sentence_that_credits_someone(essay_assistant):
-    # "Never Let Me Go is a memoir of the Other." shares more words but credits no one
+def test_who_wrote_it_is_answered_by_a_sentence_that_credits_someone(rules_assistant):
+    # "Never Let Me Go is a memoir of the Other." shares more words but credits no one; a rule
+    # of the hand-set scoring (the trained reader has no such rule)
     for question in ("Who wrote Never Let Me Go?", "Who is the author of the novel?"):
-        assert "Kazuo Ishiguro’s Never Let Me Go" in essay_assistant.ask(question).answer
+        assert "Kazuo Ishiguro’s Never Let Me Go" in rules_assistant.ask(question).answer
     from assistant.answering.extractive import has_kind
 
     credits = ["in Kazuo Ishiguro’s Never Let Me Go", "a novel by Mary Shelley",

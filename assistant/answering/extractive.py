@@ -12,10 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from assistant.ingest import split_sentences
-from assistant.retrieval import STOPWORDS, Hits
-from assistant.schema import Chunk, Citation
-from assistant.text import blank_quotations, find_names, listing, quotations
+from assistant.reader import Candidate, Reading
+from assistant.retrieval import Hits
+from assistant.schema import Chunk, Citation, Passage
+from assistant.text import STOPWORDS, blank_quotations, find_names, listing, quotations, sentence_spans
 
 TRY_ASKING = (
     "Try asking about its thesis, the evidence it quotes, one of its paragraphs, or for a summary."
@@ -119,6 +119,52 @@ def select(
     return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
 
 
+def candidate_sentences(hits: Hits, chunk_rows: list[list[int]], chunk_index: dict[str, int],
+               sentences: list[tuple[str, int, int]], text_of: dict[str, str]) -> list[Candidate]:
+    """The sentences of the top passages, each with the best-ranked passage that holds it."""
+    owner: dict[int, Passage] = {}
+    for passage in hits.passages[:CANDIDATE_PASSAGES]:
+        for row in chunk_rows[chunk_index[passage.chunk.chunk_id]]:
+            owner.setdefault(row, passage)
+    return [Candidate(row, passage, text_of[sentences[row][0]][sentences[row][1] : sentences[row][2]])
+            for row, passage in owner.items()]
+
+
+def select_read(reading: Reading, sentences: list[tuple[str, int, int]], *, max_sentences: int,
+                max_chars: int) -> Selection:
+    """The reader's choice: its most probable sentences when the question is answerable (a
+    runner-up only when it is short enough for how far below the best it scores), else nothing,
+    with the best sentence as the nearest when it comes close."""
+    if not reading.candidates:
+        return Selection((), 0.0, 0.0, 0.0)
+    probabilities = reading.probabilities
+    order = [int(i) for i in np.argsort(-probabilities, kind="stable")]
+    best = reading.candidates[order[0]]
+    found = Selection((), reading.best, 0.0, 0.0)
+    if not reading.answerable:
+        if not reading.near:
+            return found
+        _source, start, end = sentences[best.row]
+        return replace(found, nearest=(best.passage.chunk, start, end))
+    # a title ("Lecture 3: The Water Cycle") shares the question's words but answers nothing
+    order = [i for i in order if not is_title(reading.candidates[i].text)] or order
+    top = float(probabilities[order[0]])
+    chosen: list[tuple[Chunk, int, int]] = []
+    length = 0
+    for i in order:
+        if len(chosen) == max_sentences:
+            break
+        _source, start, end = sentences[reading.candidates[i].row]
+        worth = RUNNER_UP_CHARS * math.exp((float(probabilities[i]) - top) / RUNNER_UP_SCALE)
+        if chosen and (length + end - start > max_chars or end - start > worth):
+            continue
+        chosen.append((reading.candidates[i].passage.chunk, start, end))
+        length += end - start
+    documents = list(dict.fromkeys(chunk.source for chunk, _, _ in chosen))
+    chosen.sort(key=lambda item: (documents.index(item[0].source), item[1]))
+    return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
+
+
 _TITLE_WORD = re.compile(r"[^\W\d_]{4,}")
 
 
@@ -210,7 +256,7 @@ def refusal(question: str, words: frozenset[str], nearest: str | None = None,
     text = blank_quotations(question, quotations(question))
     runs: list[tuple[int, int]] = []  # spans of adjacent names: "World War II", "Miss Emily"
     # sentence by sentence, so that "...thesis? Ignore the passages" does not name "Ignore"
-    found = [(name, start + at) for start, end in split_sentences(text)
+    found = [(name, start + at) for start, end in sentence_spans(text)
              for name, at in find_names(text[start:end])]
     for name, at in found:
         if runs and text[runs[-1][1] : at].isspace():
