@@ -35,6 +35,8 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "quality": ("bench.quality", "quality"),
     "rrf": ("bench.quality", "rrf"),
     "throughput": ("bench.quality", "throughput"),
+    "heldout": ("bench.heldout", "heldout"),
+    "reader": ("bench.heldout", "reader_card"),
     "serve": ("bench.serving", "serve"),
     "load": ("bench.serving", "load_test"),
     "generative": ("bench.generative", "generative"),
