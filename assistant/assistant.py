@@ -113,8 +113,10 @@ class Assistant:
         return self._load_generator() is not None
 
     def warm_up_search(self) -> None:
-        """Load the embedding model and the index's search structures."""
-        self.retriever.search("warm up", 1)
+        """Load the embedding model, the index's search structures and the reader."""
+        hits = self.retriever.search("warm up", 1)
+        if self.reader is not None:
+            self.reader.read(hits, self.candidates(hits))
 
     def warm_up(self) -> None:
         """Load the models and fill caches so the first student does not wait."""
