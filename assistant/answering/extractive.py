@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -102,25 +103,35 @@ def select(
     order = untitled or order
     if kind == "author":  # "Who wrote it?": a sentence that credits no one cannot say
         order = [i for i in order if has_kind(kind, texts[i], hits.question)] or order
-    best = float(score[order[0]])
-    chosen, length = [], 0
+    spans = [(owner[r], sentences[r][1], sentences[r][2]) for r in rows]
+    chosen = _quoted(order, score, spans, max_sentences, max_chars)
+    return Selection(chosen, found.score, found.cosine, found.overlap)
+
+
+def _quoted(order: Sequence[int], scores: np.ndarray, spans: list[tuple[Chunk, int, int]],
+            max_sentences: int, max_chars: int) -> tuple[tuple[Chunk, int, int], ...]:
+    """The first span in `order`, then each runner-up worth its length for how far below the
+    first it scores and that still fits; in reading order, the first one's document first."""
+    best = float(scores[order[0]])
+    chosen: list[tuple[Chunk, int, int]] = []
+    length = 0
     for i in order:
         if len(chosen) == max_sentences:
             break
-        _source, start, end = sentences[rows[i]]
-        worth = RUNNER_UP_CHARS * math.exp((float(score[i]) - best) / RUNNER_UP_SCALE)
+        _chunk, start, end = spans[i]
+        worth = RUNNER_UP_CHARS * math.exp((float(scores[i]) - best) / RUNNER_UP_SCALE)
         if chosen and (length + end - start > max_chars or end - start > worth):
             continue  # a shorter sentence further down may still fit
-        chosen.append((owner[rows[i]], start, end))
+        chosen.append(spans[i])
         length += end - start
-    # in reading order, from the document of the best sentence first
     documents = list(dict.fromkeys(chunk.source for chunk, _, _ in chosen))
     chosen.sort(key=lambda item: (documents.index(item[0].source), item[1]))
-    return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
+    return tuple(chosen)
 
 
 def candidate_sentences(hits: Hits, chunk_rows: list[list[int]], chunk_index: dict[str, int],
-               sentences: list[tuple[str, int, int]], text_of: dict[str, str]) -> list[Candidate]:
+                        sentences: list[tuple[str, int, int]], text_of: dict[str, str]
+                        ) -> list[Candidate]:
     """The sentences of the top passages, each with the best-ranked passage that holds it."""
     owner: dict[int, Passage] = {}
     for passage in hits.passages[:CANDIDATE_PASSAGES]:
@@ -148,21 +159,10 @@ def select_read(reading: Reading, sentences: list[tuple[str, int, int]], *, max_
         return replace(found, nearest=(best.passage.chunk, start, end))
     # a title ("Lecture 3: The Water Cycle") shares the question's words but answers nothing
     order = [i for i in order if not is_title(reading.candidates[i].text)] or order
-    top = float(probabilities[order[0]])
-    chosen: list[tuple[Chunk, int, int]] = []
-    length = 0
-    for i in order:
-        if len(chosen) == max_sentences:
-            break
-        _source, start, end = sentences[reading.candidates[i].row]
-        worth = RUNNER_UP_CHARS * math.exp((float(probabilities[i]) - top) / RUNNER_UP_SCALE)
-        if chosen and (length + end - start > max_chars or end - start > worth):
-            continue
-        chosen.append((reading.candidates[i].passage.chunk, start, end))
-        length += end - start
-    documents = list(dict.fromkeys(chunk.source for chunk, _, _ in chosen))
-    chosen.sort(key=lambda item: (documents.index(item[0].source), item[1]))
-    return Selection(tuple(chosen), found.score, found.cosine, found.overlap)
+    spans = [(c.passage.chunk, sentences[c.row][1], sentences[c.row][2])
+             for c in reading.candidates]
+    chosen = _quoted(order, probabilities, spans, max_sentences, max_chars)
+    return Selection(chosen, found.score, found.cosine, found.overlap)
 
 
 _TITLE_WORD = re.compile(r"[^\W\d_]{4,}")
