@@ -87,9 +87,7 @@ class Assistant:
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder=None) -> Assistant:
         """Load (or, for the default index, first build) the index and wire the assistant."""
-        from assistant.embeddings import load_embedder
-
-        embedder = embedder or load_embedder(settings.model_cache)
+        embedder = embedder or shared_embedder(settings)
         reader = shared_reader() if settings.scoring == "learned" else None
         ensure_default_index(settings, embedder)
         return cls(settings, load_index(settings.index_dir, embedder), embedder, reader=reader)
@@ -435,14 +433,13 @@ def build_documents(
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"two files are both named {', '.join(twice)}, and an index tells its "
                          "documents apart by name; rename one")
-    return build_index(
-        documents,
-        directory,
-        embedder,
-        chunk_chars=settings.chunk_chars,
-        chunk_overlap=settings.chunk_overlap,
-        progress=progress,
-    )
+    return _build(documents, directory, settings, embedder, progress=progress)
+
+
+def _build(documents: Sequence[Document], directory: Path, settings: Settings, embedder, *,
+           progress: bool = False) -> dict:
+    return build_index(documents, directory, embedder, chunk_chars=settings.chunk_chars,
+                       chunk_overlap=settings.chunk_overlap, progress=progress)
 
 
 def _follow_up(question: str, history: Sequence[Turn]) -> str:
@@ -473,9 +470,8 @@ def build_texts(texts: Sequence[tuple[str, str]], directory: Path, settings: Set
     """Build (or refresh) the index at `directory` from (name, text) pairs; its manifest."""
     from assistant.ingest import document_from_text
 
-    documents = [document_from_text(name, text) for name, text in texts]
-    return build_index(documents, directory, embedder, chunk_chars=settings.chunk_chars,
-                       chunk_overlap=settings.chunk_overlap)
+    return _build([document_from_text(name, text) for name, text in texts], directory, settings,
+                  embedder)
 
 
 def index_sources(index_dir: Path) -> list[str] | None:
