@@ -58,7 +58,7 @@ def ask_split(articles: list[Article], workdir: Path, cross, settings, embedder,
             questions.append(("answerable" if q.answer else "unanswerable", text, q.answer))
         questions += [("off-article", q.text, None) for q in foreign[: per_article // 4]]
         for (kind, text, answer), hits in zip(
-                questions, assistant.retriever.search_many([t for _, t, _ in questions], 5)):
+                questions, assistant.retriever.search_many([t for _, t, _ in questions], settings.k)):
             candidates = assistant.candidates(hits)
             if not candidates:
                 continue
