@@ -34,7 +34,7 @@ def heldout(b: Bench) -> Section:
     from bench import baseline
 
     section = Section("heldout", "Held-out essays, questions in a student's own words (Quote)")
-    totals: dict[str, dict[str, list[float]]] = {}
+    totals: dict[str, dict[str, float]] = {}
     table = ["| set | questions (answerable / not) | pipeline | holds the answer | answerable "
              "refused | not answerable, refused |", "|---|---|---|---|---|---|"]
     for name, essay, questions in sets(b):
@@ -66,14 +66,14 @@ def heldout(b: Bench) -> Section:
                      "| 0.0% | 0.0% |")
     for label, figures in totals.items():
         target = label == "product, learned"
-        n, m = figures["n"][0], figures["m"][0]
+        n, m = figures["n"], figures["m"]
         section.rows += [
             percent(f"{label}: holds the expected answer (of {n:.0f} answerable, all sets)",
-                    figures["contains"][0] / n, **({"target": (">=", 80.0)} if target else {})),
+                    figures["contains"] / n, **({"target": (">=", 80.0)} if target else {})),
             percent(f"{label}: answerable questions refused",
-                    figures["refused"][0] / n, **({"target": ("<=", 5.0)} if target else {})),
+                    figures["refused"] / n, **({"target": ("<=", 5.0)} if target else {})),
             percent(f"{label}: questions the essay does not answer, refused (of {m:.0f})",
-                    figures["recall"][0] / m, **({"target": (">=", 85.0)} if target else {})),
+                    figures["recall"] / m, **({"target": (">=", 85.0)} if target else {})),
         ]
     section.rows.append(Row("sets", ", ".join(name for name, _, _ in sets(b))))
     section.tables.append("\n".join(table))
@@ -118,13 +118,12 @@ def _quote(b: Bench, questions: Path, index_dir: Path, scoring: str) -> dict:
 
 
 def _add(totals: dict, label: str, figures: list[float], n: int, m: int) -> None:
-    entry = totals.setdefault(label, {"contains": [0.0], "refused": [0.0], "recall": [0.0],
-                                      "n": [0.0], "m": [0.0]})
-    entry["contains"][0] += figures[0] * n
-    entry["refused"][0] += figures[1] * n
-    entry["recall"][0] += figures[2] * m
-    entry["n"][0] += n
-    entry["m"][0] += m
+    entry = totals.setdefault(label, dict.fromkeys(("contains", "refused", "recall", "n", "m"), 0.0))
+    entry["contains"] += figures[0] * n
+    entry["refused"] += figures[1] * n
+    entry["recall"] += figures[2] * m
+    entry["n"] += n
+    entry["m"] += m
 
 
 def reader_card(b: Bench) -> Section:
