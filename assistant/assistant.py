@@ -123,6 +123,26 @@ class Assistant:
         if generator is not None:
             generator.warm_up()
 
+    def prepare_explain(self, *, progress: bool = False) -> str | None:
+        """Evaluate the document's Explain prompt and save it beside the index (or check that the
+        saved one is current), with a progress bar when asked. How it went ("built", "disk", ...),
+        or None when the configured backend keeps no such state; ModelError when it fails."""
+        generator = self._load_generator()
+        if generator is None:
+            if self._generator_error and self.settings.llm_backend != "none":
+                raise ModelError(self._generator_error)
+            return None
+        if not progress:
+            return generator.prepare()
+        from tqdm import tqdm
+
+        with tqdm(desc="Explain prompt", unit="tok", leave=False) as bar:
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return generator.prepare(advance)
+
     def warm_up_in_background(self, after: threading.Event | None = None) -> threading.Thread:
         """Start `warm_up` in a daemon thread (once `after` is set), so a server can answer quotes
         while the LLM loads."""
@@ -377,8 +397,10 @@ class Assistant:
             if self._generator is None and self._generator_error is None:
                 try:
                     from assistant.generation.generate import build_generator
+                    from assistant.runtime.prompt_state import FILE_NAME
 
-                    self._generator = build_generator(self.settings, self.index.chunks)
+                    self._generator = build_generator(self.settings, self.index.chunks,
+                                                      self.index.directory / FILE_NAME)
                     if self._generator is None:
                         self._generator_error = "no language model is configured"
                 except (ModelError, ImportError) as exc:

@@ -60,9 +60,14 @@ class Settings:
     )
     model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "study-assistant")
     llm_threads: int = 2  # llama.cpp's own default is 1 here
-    llm_context: int = 4096  # tokens of context for the embedded model
+    # tokens of context for the embedded model: a document up to about 5,500 words sits whole in
+    # Explain's prompt (its key/value cache takes 28 KB a token: 235 MB at 8192)
+    llm_context: int = 8192
     llm_max_tokens: int = 256  # longest generated answer
     llm_draft_tokens: int = 3  # llama.cpp: tokens guessed from the prompt per step (0: off)
+    # llama.cpp: documents whose evaluated prompt is kept in memory (28 KB a token, ~130 MB for a
+    # 3,700-word essay); the others are restored from the state file beside their index
+    llm_states_in_memory: int = 2
     llm_timeout_s: float = 60.0  # a generation past this falls back to the extractive answer
     openai_base_url: str = ""  # e.g. http://127.0.0.1:8080/v1
     openai_model: str = ""  # model name the server expects
@@ -91,7 +96,7 @@ class Settings:
         for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("chunk_overlap", "llm_draft_tokens"):
+        for name in ("chunk_overlap", "llm_draft_tokens", "llm_states_in_memory"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
 

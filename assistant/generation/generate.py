@@ -15,8 +15,9 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -105,7 +106,8 @@ class Generator:
     """Answers from numbered passages with a LangChain chat model; streams, then verifies."""
 
     def __init__(self, model: BaseChatModel, prompts: Prompts, chunks: Sequence[Chunk],
-                 settings: Settings) -> None:
+                 settings: Settings, state_path: Path | None = None, *,
+                 keep_state: bool = True) -> None:
         self.model = model
         self.prompts = prompts
         self.settings = settings
@@ -121,11 +123,36 @@ class Generator:
         self._refusals = prompts.refusals()
         # steering only where the backend supports it (llama.cpp in-process, not OpenAI's API)
         self._guided = _supports_guide(model)
+        # the in-process model keeps the document's evaluated prefix, saved beside the index
+        # (keep_state=False: only what the model still holds from its last call is reused)
+        self._prefix = None
+        if keep_state and self.whole_document and hasattr(model, "keep_prefix"):
+            from assistant.runtime.llm import Prefix
+
+            samples = tuple((SystemMessage(system), HumanMessage(
+                prompts.answer_user.format(question=question, hint=hint)))
+                for question, hint in (("A?", "A\n"), ("B?", "B\n")))
+            self._prefix = Prefix(samples=samples, path=state_path, prompts=prompts.digests())
 
     def warm_up(self) -> None:
-        """Evaluate the fixed prompt prefix now so the first question only pays for its own words."""
+        """Evaluate (or restore) the fixed prompt prefix now, so the first question only pays for
+        its own words."""
+        if self._prefix is not None:
+            self.prepare()
+            return
         messages = self._answer_messages("What is the text about?", ())[2]
         self._invoke(messages, max_tokens=1)
+
+    def prepare(self, progress: Callable[[int, int], None] | None = None) -> str | None:
+        """Have the model hold the document's prompt prefix: restored from its saved state, or
+        evaluated (calling `progress(done, total)` in tokens) and saved. How, or None when this
+        backend keeps no state (another server caches prefixes its own way)."""
+        if self._prefix is None:
+            return None
+        try:
+            return self.model.keep_prefix(self._prefix, progress)
+        except _backend_errors() as exc:
+            raise ModelError(f"the language model failed: {_describe(exc)}") from exc
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
         """The follow-up as a standalone question; the question itself when it needs no rewrite;
@@ -140,7 +167,7 @@ class Generator:
         user = self.prompts.rewrite_user.format(history="\n".join(lines), question=question)
         system = self._system or self.prompts.rewrite_system.format()
         reply = self._invoke([SystemMessage(system), HumanMessage(user)],
-                             max_tokens=REWRITE_MAX_TOKENS)
+                             max_tokens=REWRITE_MAX_TOKENS, **self._keeping())
         rewritten = _clean_rewrite(reply)
         if not rewritten or self._guard.scan(rewritten)[1] or not _keeps_topic(question, rewritten):
             log.info("the rewrite %r of the follow-up %r did not fit", rewritten, question)
@@ -158,7 +185,7 @@ class Generator:
         numbered, citable, messages = self._answer_messages(question, passages, key)
         ranked = self._ranked(passages, numbered, key)
         text, shown, leaked = "", 0, False
-        kwargs = {}
+        kwargs = self._keeping()
         if self._guided:
             kwargs["guide"] = functools.partial(cite_every_sentence, citable=citable)
         # A worker reads the model, so a Stop frees it even if our reader is abandoned (pump.py);
@@ -228,6 +255,11 @@ class Generator:
                                                hint=_hint(key, numbered, related))
         return numbered, citable, [SystemMessage(system), HumanMessage(user)]
 
+    def _keeping(self) -> dict[str, object]:
+        """The model call's argument that has it restore the document's prefix first, if needed
+        (another document's questions may have replaced it since)."""
+        return {"prefix": self._prefix} if self._prefix is not None else {}
+
     def _ranked(self, passages: Sequence[Passage], numbered: Sequence[Chunk],
                 key: Sequence[tuple[Chunk, int, int]] = ()) -> list[int]:
         """Numbers of the best retrieved passages, best first, then the key sentences' others:
@@ -272,15 +304,17 @@ def _hint(key: Sequence[tuple[Chunk, int, int]], numbered: Sequence[Chunk],
     return ""
 
 
-def build_generator(settings: Settings, chunks: Sequence[Chunk]) -> Generator | None:
-    """The generator for the configured backend (None for "none"); ModelError if unusable."""
+def build_generator(settings: Settings, chunks: Sequence[Chunk],
+                    state_path: Path | None = None) -> Generator | None:
+    """The generator for the configured backend (None for "none"); ModelError if unusable.
+    `state_path`: where the document's evaluated prompt is saved (the embedded model only)."""
     from assistant.runtime.llm import build_chat_model
 
     prompts = load_prompts(settings.prompts_dir)
     model = build_chat_model(settings)
     if model is None:
         return None
-    return Generator(model, prompts, chunks, settings)
+    return Generator(model, prompts, chunks, settings, state_path)
 
 
 def _supports_guide(model: BaseChatModel) -> bool:

@@ -6,6 +6,7 @@ Teachers edit prompts/*.md (see prompts/README.md); nothing here calls a model.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class Prompts:
         """
         texts = (re.sub(r"\{[a-z_]+\}", " ", t.template) for t in self.__dict__.values())
         return "\n".join(_QUOTED.sub(" | ", text) for text in texts)
+
+    def digests(self) -> tuple[tuple[str, str], ...]:
+        """(file, sha256 of its template) for each prompt file: what a saved prompt state records."""
+        return tuple((f"{name}.md", hashlib.sha256(t.template.encode("utf-8")).hexdigest())
+                     for name, t in sorted(self.__dict__.items()))
 
     def refusals(self) -> list[str]:
         """Quoted sentences in the answer instructions: replies meaning "the passages don't say"."""

@@ -9,12 +9,16 @@ and verify.py, not here.
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
 import math
 import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -26,8 +30,35 @@ from pydantic import PrivateAttr
 
 from assistant.config import Settings
 from assistant.errors import ModelError
-from assistant.runtime.modelfile import INSTALL_COMMAND, verified_model_path
+from assistant.runtime.modelfile import INSTALL_COMMAND, PINNED, verified_model_path
+from assistant.runtime.prompt_state import (
+    SavedState,
+    StateCache,
+    StateKey,
+    StateMismatch,
+    read_state,
+    tokens_sha256,
+    write_state,
+)
 from assistant.runtime.pump import pump
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int], None]  # (tokens evaluated, tokens in all)
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """A prompt start every question of a document shares, to keep evaluated between questions.
+
+    `samples` are two prompts that differ only after it (two questions, say): the tokens they
+    share are the prefix, cut where the chat template puts them. `path` is where its evaluated
+    state is saved (None: kept in memory only); `prompts` names the prompt files it was made from,
+    with their sha256, so a state made from other prompts is not restored.
+    """
+
+    samples: tuple[tuple[BaseMessage, ...], tuple[BaseMessage, ...]]
+    path: Path | None = None
+    prompts: tuple[tuple[str, str], ...] = ()
 
 
 class ModelThread:
@@ -92,6 +123,8 @@ class LlamaCppChat(BaseChatModel):
     temperature: float = 0.0  # greedy: answers are reproducible and stick to the passages
     n_batch: int = 256  # llama-cpp-python keeps n_batch x vocabulary logits; 512 would cost 300 MB
     draft_tokens: int = 3  # prompt lookup decoding (lookup.py): guesses checked per step; 0 = off
+    states_in_memory: int = 2  # evaluated document prefixes kept in memory (prompt_state.py)
+    model_sha256: str = ""  # the weights' sha256, which saved states record; "" = hash the file
 
     # Callers may pass guide=f, f(text so far, next piece) -> None to accept the piece, the text to
     # write instead (its first token, e.g. " ["; "" stops), or a list of pieces to pick the
@@ -101,6 +134,8 @@ class LlamaCppChat(BaseChatModel):
 
     _llama: Any = PrivateAttr(default=None)
     _thread: ModelThread = PrivateAttr(default_factory=ModelThread)
+    _states: StateCache | None = PrivateAttr(default=None)
+    _prefix_tokens: dict[int, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -193,7 +228,14 @@ class LlamaCppChat(BaseChatModel):
                   **kwargs: Any) -> ChatResult:
         llama = self.load()._llama
         args = self._completion_args(messages, stop, **kwargs)
-        result = self._thread.call(lambda: llama.create_chat_completion(**args))
+        prefix = kwargs.get("prefix")
+
+        def complete() -> Any:
+            if prefix is not None:
+                self._keep(prefix)
+            return llama.create_chat_completion(**args)
+
+        result = self._thread.call(complete)
         choice = result["choices"][0]
         message = AIMessage(content=choice["message"]["content"] or "",
                             response_metadata={"finish_reason": choice.get("finish_reason")},
@@ -208,6 +250,8 @@ class LlamaCppChat(BaseChatModel):
             yield from pump(lambda: self._stream(messages, stop, run_manager, **kwargs), None,
                             math.inf, run=self._thread.submit)
             return
+        if kwargs.get("prefix") is not None:
+            self._keep(kwargs["prefix"])
         chunks = llama.create_chat_completion(stream=True,
                                               **self._completion_args(messages, stop, **kwargs))
         try:
@@ -227,6 +271,151 @@ class LlamaCppChat(BaseChatModel):
             chunks.close()  # leaves llama.cpp's cache consistent when the reader stops early
 
 
+    # --- a document's prompt prefix, kept evaluated (prompt_state.py) -----------------------------
+
+    def keep_prefix(self, prefix: Prefix, progress: Progress | None = None) -> str:
+        """Make the model hold `prefix` evaluated, so the next prompt that starts with it pays only
+        for the rest: "held" (it already did), "memory" or "disk" (restored from a saved state),
+        or "built" (evaluated now, with `progress` called as it goes, and saved)."""
+        self.load()
+        return self._thread.call(lambda: self._keep(prefix, progress))
+
+    def prefix_tokens(self, prefix: Prefix) -> Any:
+        """The tokens both of the prefix's sample prompts start with."""
+        self.load()
+        return self._thread.call(lambda: self._tokens_of(prefix))
+
+    def _keep(self, prefix: Prefix, progress: Progress | None = None) -> str:
+        import numpy as np
+
+        llama = self._llama
+        tokens = self._tokens_of(prefix)
+        n = len(tokens)
+        if llama.n_tokens >= n and np.array_equal(llama.input_ids[:n], tokens):
+            return "held"
+        key = self._state_key(prefix, tokens)
+        if self._states is None:
+            self._states = StateCache(self.states_in_memory)
+        state, source = self._states.get(key.prefix_sha256), "memory"
+        if state is None and prefix.path is not None:
+            state, source = self._read(prefix.path, key), "disk"
+        if state is not None:
+            try:
+                self._restore(state)
+            except RuntimeError as exc:
+                log.warning("llama.cpp refused the saved prompt state %s (%s); evaluating the "
+                            "document again", prefix.path, exc)
+                llama.reset()
+            else:
+                self._states.put(state)
+                return source
+        self._evaluate(tokens, progress)
+        state = self._capture(key, tokens)
+        self._states.put(state)
+        if prefix.path is not None:
+            try:
+                write_state(prefix.path, state)
+            except OSError as exc:  # a full or read-only disk: answers still work, just slower
+                log.warning("could not save the prompt state %s (%s); the next start evaluates "
+                            "the document again", prefix.path, exc)
+        return "built"
+
+    def _tokens_of(self, prefix: Prefix) -> Any:
+        import numpy as np
+
+        cache_key = hash(tuple(str(m.content) for sample in prefix.samples for m in sample))
+        tokens = self._prefix_tokens.get(cache_key)
+        if tokens is None:
+            a, b = (self._prompt_tokens(list(sample)) for sample in prefix.samples)
+            same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            tokens = np.asarray(a[:same], dtype=np.intc)
+            self._prefix_tokens = {cache_key: tokens, **dict(list(self._prefix_tokens.items())[-7:])}
+        return tokens
+
+    def _prompt_tokens(self, messages: list[BaseMessage]) -> list[int]:
+        """The tokens create_chat_completion evaluates for `messages` (the GGUF's chat template)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llama = self._llama
+        eos, bos = llama.token_eos(), llama.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+        )
+        result = formatter(messages=convert_to_openai_messages(messages))
+        return llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
+                              special=True)
+
+    def _state_key(self, prefix: Prefix, tokens: Any) -> StateKey:
+        import llama_cpp
+
+        return StateKey(model_sha256=self._model_digest(), llama_cpp=llama_cpp.__version__,
+                        n_ctx=self.n_ctx, prompts=tuple(prefix.prompts),
+                        prefix_sha256=tokens_sha256(tokens))
+
+    def _model_digest(self) -> str:
+        if not self.model_sha256:
+            digest = hashlib.sha256()
+            with open(self.model_path, "rb") as f:
+                while block := f.read(1 << 22):
+                    digest.update(block)
+            self.model_sha256 = digest.hexdigest()
+        return self.model_sha256
+
+    @staticmethod
+    def _read(path: Path, key: StateKey) -> SavedState | None:
+        try:
+            return read_state(path, key)
+        except FileNotFoundError:
+            return None
+        except (StateMismatch, OSError) as exc:
+            log.warning("the saved prompt state %s is not used (%s); evaluating the document "
+                        "again", path, exc)
+            return None
+
+    def _evaluate(self, tokens: Any, progress: Progress | None) -> None:
+        """Evaluate `tokens` from the longest start the model already holds, a batch at a time."""
+        llama = self._llama
+        held = llama.input_ids[: llama.n_tokens]
+        same = next((i for i, (x, y) in enumerate(zip(held, tokens)) if x != y),
+                    min(len(held), len(tokens)))
+        llama.n_tokens = same
+        for start in range(same, len(tokens), self.n_batch):
+            llama.eval(tokens[start : start + self.n_batch])
+            if progress is not None:
+                progress(min(start + self.n_batch, len(tokens)), len(tokens))
+
+    def _capture(self, key: StateKey, tokens: Any) -> SavedState:
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self._llama._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        data = bytearray(size)
+        written = llama_cpp.llama_state_get_data(ctx, (ctypes.c_uint8 * size).from_buffer(data),
+                                                 size)
+        if written > size:
+            raise ModelError("llama.cpp could not copy its state")
+        del data[written:]
+        return SavedState(key=key, tokens=tokens.copy(), data=data)
+
+    def _restore(self, state: SavedState) -> None:
+        import ctypes
+
+        import llama_cpp
+
+        llama = self._llama
+        size = len(state.data)
+        buffer = (ctypes.c_uint8 * size).from_buffer(state.data)
+        if llama_cpp.llama_state_set_data(llama._ctx.ctx, buffer, size) != size:
+            raise RuntimeError("llama_state_set_data failed")
+        n = len(state.tokens)
+        llama.input_ids[:n] = state.tokens
+        llama.n_tokens = n
+
+
 def _usage(usage: dict[str, int] | None) -> dict[str, int] | None:
     if not usage:
         return None
@@ -242,16 +431,18 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
     if settings.llm_backend == "openai":
         return _openai_chat(settings)
     return _local_chat(str(verified_model_path(settings)), settings.llm_threads,
-                       settings.llm_context, settings.llm_max_tokens, settings.llm_draft_tokens)
+                       settings.llm_context, settings.llm_max_tokens, settings.llm_draft_tokens,
+                       settings.llm_states_in_memory)
 
 
 @functools.lru_cache(maxsize=2)
 def _local_chat(path: str, threads: int, context: int, max_tokens: int,
-                draft_tokens: int) -> LlamaCppChat:
+                draft_tokens: int, states_in_memory: int) -> LlamaCppChat:
     # Process-wide: every assistant in a process (one per index in a batch evaluation, say) shares
     # one loaded model, which takes one call at a time anyway; loading it twice costs 1.9 GB.
     return LlamaCppChat(model_path=path, n_threads=threads, n_ctx=context,
-                        max_tokens=max_tokens, draft_tokens=draft_tokens).load()
+                        max_tokens=max_tokens, draft_tokens=draft_tokens,
+                        states_in_memory=states_in_memory, model_sha256=PINNED.sha256).load()
 
 
 def _openai_chat(settings: Settings) -> BaseChatModel:
