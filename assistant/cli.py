@@ -16,11 +16,13 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.config import Settings, apply_offline_env
 from assistant.errors import AssistantError
+from assistant.schema import page_reference
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,9 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="build or refresh an index from .txt/.md files")
+    p = sub.add_parser("ingest", help="build or refresh an index from .txt, .md, .pdf, .docx or .html files")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     _index_option(p)
+    p.add_argument("--no-explain-state", action="store_true",
+                   help="skip evaluating the document's Explain prompt with the local model and "
+                        "saving it beside the index (the server then does it when it starts)")
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("ask", help="answer one question")
@@ -116,7 +121,32 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"indexed {counts['documents']} document(s), {counts['chunks']} passages, "
         f"{counts['sentences']} sentences -> {settings.index_dir}"
     )
+    if not args.no_explain_state and settings.llm_backend == "llamacpp":
+        _prepare_explain(settings)
     return 0
+
+
+def _prepare_explain(settings: Settings) -> None:
+    """Save the index's Explain prompt state; a note, not a failure, when it cannot be made."""
+    from assistant.assistant import Assistant, model_file
+    from assistant.errors import ModelError
+
+    if not model_file(settings, verify=False).exists():
+        print("Explain's prompt state was not saved: the local model is not installed "
+              "(`assistant model install`); the server evaluates it when it starts", file=sys.stderr)
+        return
+    started = time.perf_counter()
+    try:
+        how = Assistant.from_settings(settings).prepare_explain(progress=sys.stderr.isatty())
+    except ModelError as exc:
+        print(f"Explain's prompt state was not saved: {exc}", file=sys.stderr)
+        return
+    if how is None:
+        print("the documents are too long to sit whole in Explain's prompt: Explain reads the "
+              "passages retrieved for each question", file=sys.stderr)
+    else:
+        state = "saved" if how == "built" else "already saved"
+        print(f"Explain's prompt state {state} ({time.perf_counter() - started:.1f} s)")
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -131,10 +161,10 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         print(f"({answer.notice})")
     print(answer.answer)
     for c in answer.citations:
-        pages = f", p. {', '.join(c.chunk.pages)}" if c.chunk.pages else ""
-        print(
-            f"\n[{c.marker}] {c.chunk.source}, paragraph {c.chunk.paragraph}{pages}:\n    {c.chunk.text}"
-        )
+        where = [c.chunk.source, page_reference(c.chunk.source_pages), f"paragraph {c.chunk.paragraph}"]
+        if c.chunk.pages:
+            where.append(f"{'cites ' if c.chunk.source_pages else ''}p. {', '.join(c.chunk.pages)}")
+        print(f"\n[{c.marker}] {', '.join(w for w in where if w)}:\n    {c.chunk.text}")
     return 0
 
 

@@ -64,6 +64,10 @@ class Settings:
     # Explain's prompt (its key/value cache takes 28 KB a token: 235 MB at 8192)
     llm_context: int = 8192
     llm_max_tokens: int = 256  # longest generated answer
+    # Explain puts a document whole in its prompt (evaluated once, saved beside the index) when its
+    # prompt is at most this many tokens and fits the context; a longer one gets, for each
+    # question, the passages retrieval finds
+    llm_whole_document_tokens: int = 100_000
     llm_draft_tokens: int = 3  # llama.cpp: tokens guessed from the prompt per step (0: off)
     # llama.cpp: documents whose evaluated prompt is kept in memory (28 KB a token, ~130 MB for a
     # 3,700-word essay); the others are restored from the state file beside their index
@@ -96,7 +100,8 @@ class Settings:
         for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("chunk_overlap", "llm_draft_tokens", "llm_states_in_memory"):
+        for name in ("chunk_overlap", "llm_draft_tokens", "llm_states_in_memory",
+                     "llm_whole_document_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
 

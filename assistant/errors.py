@@ -25,7 +25,8 @@ class InputError(AssistantError):
 
 
 class DocumentError(InputError):
-    """A document that is missing, empty, binary or not UTF-8."""
+    """A document that is missing, empty, binary or not UTF-8, corrupt, encrypted, without a text
+    layer, over a limit, or not the format its extension says."""
 
 
 class UnusableIndexError(AssistantError):

@@ -2,8 +2,8 @@
 
 Layout of `indexes/<name>/`:
   manifest.json              format version, model, dimension, chunking, sources (sha256), data files
-  chunks-<hash>.jsonl        one passage a line
-  documents-<hash>.jsonl     the cleaned documents (for highlighting and sentence lookup)
+  chunks-<hash>.jsonl        one passage a line (with the labels of the PDF pages it is on)
+  documents-<hash>.jsonl     the cleaned documents (for highlighting and sentence lookup; PDF pages)
   vectors-<hash>.faiss       passage vectors (inner product over unit vectors)
   sentences-<hash>.npy       one vector per distinct sentence...
   sentrows-<hash>.jsonl      ...and where each of those sentences is (source, start, end)
@@ -28,7 +28,8 @@ from assistant.errors import UnusableIndexError
 from assistant.ingest import chunk_document
 from assistant.schema import Chunk, Document, InTextCitation
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: PDF page spans in documents and page labels in chunks
+READABLE_FORMATS = (1, 2)  # a format-1 index has no pages and reads as it always did
 SPLITTER = "sentences-v1"
 MANIFEST = "manifest.json"
 
@@ -122,9 +123,7 @@ def build_index(
         "format": FORMAT_VERSION,
         "model": model,
         "chunking": chunking,
-        "sources": [
-            {"source": d.source, "sha256": d.sha256, "chars": len(d.text)} for d in documents
-        ],
+        "sources": [_source(d) for d in documents],
         "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
         "files": files,
     }
@@ -139,10 +138,10 @@ def load_index(directory: Path, embedder=None) -> LoadedIndex:
 
     directory = Path(directory)
     manifest = read_manifest(directory)
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") not in READABLE_FORMATS:
         raise UnusableIndexError(
             f"index {directory} has format {manifest.get('format')}, this version reads "
-            f"{FORMAT_VERSION}; {rebuild_hint(directory)}"
+            f"{' and '.join(map(str, READABLE_FORMATS))}; {rebuild_hint(directory)}"
         )
     if embedder is not None:
         want = {"name": embedder.name, "dimension": embedder.dimension}
@@ -261,7 +260,7 @@ def _reusable(directory: Path, model: dict, chunking: dict) -> _Previous | None:
 
 def _same_sources(manifest: dict, documents: Sequence[Document]) -> bool:
     old = [(s["source"], s["sha256"]) for s in manifest.get("sources", [])]
-    return old == [(d.source, d.sha256) for d in documents]
+    return manifest.get("format") == FORMAT_VERSION and old == [(d.source, d.sha256) for d in documents]
 
 
 def _embed(texts, embedder, progress, previous, kind, key_of) -> np.ndarray:
@@ -355,12 +354,22 @@ def _from_npy(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
+def _source(d: Document) -> dict:
+    row = {"source": d.source, "sha256": d.sha256, "chars": len(d.text)}
+    if d.pages:
+        row["pages"] = len(d.pages)
+    return row
+
+
 def _chunk_row(c: Chunk) -> dict:
-    return {
+    row = {
         **c.location(),
         "sentences": [list(s) for s in c.sentences],
         "citations": [[x.author, x.page, x.start, x.end] for x in c.citations],
     }
+    if c.source_pages:  # a text file's rows stay as format 1 wrote them
+        row["source_pages"] = list(c.source_pages)
+    return row
 
 
 def _chunk_from_row(r: dict) -> Chunk:
@@ -373,11 +382,15 @@ def _chunk_from_row(r: dict) -> Chunk:
         text=r["text"],
         sentences=tuple((int(s), int(e)) for s, e in r["sentences"]),
         citations=tuple(InTextCitation(a, p, int(s), int(e)) for a, p, s, e in r["citations"]),
+        source_pages=tuple(str(label) for label in r.get("source_pages", ())),
     )
 
 
 def _doc_row(d: Document) -> dict:
-    return {"source": d.source, "sha256": d.sha256, "paragraphs": d.paragraphs, "text": d.text}
+    row = {"source": d.source, "sha256": d.sha256, "paragraphs": d.paragraphs, "text": d.text}
+    if d.pages:
+        row["pages"] = d.pages
+    return row
 
 
 def _doc_from_row(r: dict) -> Document:
@@ -386,4 +399,5 @@ def _doc_from_row(r: dict) -> Document:
         text=r["text"],
         paragraphs=tuple((int(s), int(e)) for s, e in r["paragraphs"]),
         sha256=r["sha256"],
+        pages=tuple((int(s), int(e), str(label)) for s, e, label in r.get("pages", ())),
     )

@@ -1,23 +1,25 @@
 """Read a document, repair its wrapping, and split it into citable chunks with offsets.
 
 Handles `.txt` and `.md` as they arrive from students and teachers: hard-wrapped lines, `<br>` paragraph
-marks, curly quotes, hyphens and dashes at line ends. Leaves out layout formats (PDF, DOCX): convert
-those to text first. Offsets in chunks point into `Document.text`, the cleaned text.
+marks, curly quotes, hyphens and dashes at line ends. PDF, Word (.docx) and HTML files are read by
+`assistant.formats`, chosen by the extension and checked against the content, then repaired the
+same way; a PDF's pages become spans of the text, and each chunk records the pages it is on.
+Offsets in chunks point into `Document.text`, the cleaned text.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from assistant import formats
 from assistant.errors import DocumentError
+from assistant.formats import kind_of, max_bytes, too_large
 from assistant.schema import Chunk, Document, InTextCitation
 from assistant.text import sentence_spans, skip_space
-
-SUFFIXES = (".txt", ".md", ".markdown", ".text")
-MAX_BYTES = 20_000_000  # larger files are almost certainly not an essay or a reading
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015"  # hyphen, non-breaking hyphen, en/em dashes
@@ -30,34 +32,28 @@ _MD_EMPHASIS = re.compile(r"(?<![\w*])(\*|_)(?=\S)(.+?)(?<=\S)\1(?![\w*])")
 
 
 def read_document(path: Path) -> Document:
-    """Read a .txt or .md file and return it cleaned; DocumentError says what is wrong and what to do."""
+    """Read a .txt, .md, .pdf, .docx or .html file and return it cleaned; DocumentError says what is
+    wrong and what to do."""
     path = Path(path)
     if not path.exists():
         raise DocumentError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise DocumentError(f"{path}: is a directory; pass the files inside it")
-    if path.suffix.lower() not in SUFFIXES:
-        raise DocumentError(
-            f"{path}: unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}"
-        )
+    kind = kind_of(str(path))
     size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise DocumentError(f"{path}: {size:,} bytes is too large (limit {MAX_BYTES:,})")
-    raw = path.read_bytes()
-    return document_from_bytes(path.name, raw, markdown=path.suffix.lower() != ".txt")
+    if size > max_bytes(kind):
+        raise too_large(str(path), size, kind)
+    return document_from_bytes(path.name, path.read_bytes(), kind=kind)
 
 
-def document_from_bytes(source: str, raw: bytes, *, markdown: bool = False) -> Document:
-    """Decode (strict UTF-8) and clean raw bytes."""
-    if b"\x00" in raw[:8192]:
-        raise DocumentError(f"{source}: looks like a binary file; save it as plain UTF-8 text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DocumentError(
-            f"{source}: not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8 text"
-        ) from None
-    return _document(source, text, hashlib.sha256(raw).hexdigest(), markdown=markdown)
+def document_from_bytes(source: str, raw: bytes, *, kind: str | None = None) -> Document:
+    """Read a document from its bytes, as its name's extension (or `kind`) says and its content
+    confirms, and clean it."""
+    kind = kind or kind_of(source)
+    text = formats.read(source, raw, kind)
+    plain = kind in ("text", "markdown")  # `<br>` marks paragraphs only in files typed as text
+    return _document(source, text.text, hashlib.sha256(raw).hexdigest(),
+                     markdown=kind == "markdown", marks=plain, pages=text.pages)
 
 
 def document_from_text(source: str, text: str, *, markdown: bool = False) -> Document:
@@ -65,29 +61,67 @@ def document_from_text(source: str, text: str, *, markdown: bool = False) -> Doc
     return _document(source, text, hashlib.sha256(text.encode()).hexdigest(), markdown=markdown)
 
 
-def _document(source: str, text: str, sha256: str, *, markdown: bool) -> Document:
-    paragraphs = repair_paragraphs(text, markdown=markdown)
+def _document(source: str, text: str, sha256: str, *, markdown: bool, marks: bool = True,
+              pages: Sequence[tuple[int, str]] = ()) -> Document:
+    paragraphs = repair_paragraphs(text, markdown=markdown, marks=marks)
     if not paragraphs:
         raise DocumentError(f"{source}: the file has no text; check that it is the right file")
     spans, pos = [], 0
     for para in paragraphs:
         spans.append((pos, pos + len(para)))
         pos += len(para) + 2
-    return Document(
-        source=source, text="\n\n".join(paragraphs), paragraphs=tuple(spans), sha256=sha256
-    )
+    cleaned = "\n\n".join(paragraphs)
+    return Document(source=source, text=cleaned, paragraphs=tuple(spans), sha256=sha256,
+                    pages=_page_spans(text, pages, cleaned))
+
+
+def _page_spans(
+    text: str, pages: Sequence[tuple[int, str]], cleaned: str
+) -> tuple[tuple[int, int, str], ...]:
+    """Where each page is in the cleaned text. Repair only removes and adds whitespace, so the
+    n-th non-space character of the raw text is the n-th of the cleaned one."""
+    if not pages:
+        return ()
+    wanted, count, last = [], 0, 0
+    for start, _label in pages:
+        count += _non_space(text, last, start)
+        wanted.append(count)
+        last = start
+    positions: list[int] = []
+    matches, seen, at = _NON_SPACE.finditer(cleaned), -1, 0
+    for n in wanted:
+        while seen < n and at < len(cleaned):
+            match = next(matches, None)
+            seen += 1
+            at = match.start() if match is not None else len(cleaned)
+        positions.append(at)
+    ends = positions[1:] + [len(cleaned)]
+    return tuple((start, end, label) for start, end, (_, label) in zip(positions, ends, pages)
+                 if start < end)
+
+
+_NON_SPACE = re.compile(r"\S")
+
+
+def _non_space(text: str, start: int, end: int) -> int:
+    return end - start - len(_SPACE.findall(text, start, end))
+
+
+_SPACE = re.compile(r"\s")
 
 
 _BREAKS = str.maketrans({"\r": "\n", "\u2028": "\n", "\x85": "\n", "\u2029": "\n\n",
                          "\x0b": "\n", "\x0c": "\n\n"})
 
 
-def repair_paragraphs(text: str, *, markdown: bool = False) -> list[str]:
-    """Undo hard wrapping: `<br>` and blank lines end paragraphs, line breaks inside one are joined."""
+def repair_paragraphs(text: str, *, markdown: bool = False, marks: bool = True) -> list[str]:
+    """Undo hard wrapping: `<br>` and blank lines end paragraphs, line breaks inside one are joined.
+    `marks=False`: a `<br>` is text (in a PDF, Word or HTML file's own text)."""
     # Word and PDF copies carry Unicode's own separators: U+2029 ends a paragraph, U+2028 and
     # U+0085 (NEL) break a line, like "\n"; a file that keeps them would look hard-wrapped
     text = text.replace("\r\n", "\n").translate(_BREAKS)
-    text = _BR.sub("\n\n", text)
+    if marks:
+        text = _BR.sub("\n\n", text)
     paragraphs: list[str] = []
     for block in re.split(r"\n[ \t]*\n", text):
         lines = [line.strip() for line in block.split("\n")]
@@ -173,6 +207,7 @@ def find_citations(text: str) -> list[InTextCitation]:
 def chunk_document(doc: Document, chunk_chars: int = 480, overlap: int = 1) -> list[Chunk]:
     """Whole sentences packed up to `chunk_chars`, never across paragraphs, `overlap` sentences shared."""
     citations = find_citations(doc.text)
+    page_starts = [start for start, _end, _label in doc.pages]
     chunks: list[Chunk] = []
     for number, (p_start, p_end) in enumerate(doc.paragraphs, start=1):
         sentences = _bounded(
@@ -194,12 +229,25 @@ def chunk_document(doc: Document, chunk_chars: int = 480, overlap: int = 1) -> l
                     text=doc.text[start:end],
                     sentences=tuple(sentences[i:j]),
                     citations=tuple(c for c in citations if start <= c.start and c.end <= end),
+                    source_pages=_pages_of(doc.pages, page_starts, start, end),
                 )
             )
             if j >= len(sentences):
                 break
             i = max(i + 1, j - overlap)
     return chunks
+
+
+def _pages_of(pages: Sequence[tuple[int, int, str]], starts: list[int], start: int,
+              end: int) -> tuple[str, ...]:
+    """The labels of the pages that the text from `start` to `end` is on."""
+    labels = []
+    for page_start, page_end, label in pages[max(bisect.bisect_right(starts, start) - 1, 0):]:
+        if page_start >= end:
+            break
+        if page_end > start:
+            labels.append(label)
+    return tuple(labels)
 
 
 def _bounded(text: str, sentences: list[tuple[int, int]], limit: int) -> list[tuple[int, int]]:

@@ -183,7 +183,8 @@ def as_langchain(retriever: HybridRetriever, k: int = 5):
             return [
                 LCDocument(
                     page_content=p.chunk.text,
-                    metadata={**p.to_dict(), "pages": p.chunk.pages, "rank": p.rank},
+                    metadata={**p.to_dict(), "pages": p.chunk.pages,
+                              "source_pages": list(p.chunk.source_pages), "rank": p.rank},
                     id=p.chunk.chunk_id,
                 )
                 for p in hits.passages

@@ -6,6 +6,7 @@ ingest -> Document, Chunk; retrieval -> Passage; answering -> Answer (with Citat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,9 @@ class Document:
     text: str
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph in `text`
     sha256: str  # of the raw bytes as read
+    # (start, end, label) of each page of a PDF in `text`: its printed label ("xii", "254") when
+    # the PDF has labels, else its 1-based number; empty for formats without pages
+    pages: tuple[tuple[int, int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,11 @@ class Chunk:
     text: str
     sentences: tuple[tuple[int, int], ...]  # (start, end) of each sentence, document offsets
     citations: tuple[InTextCitation, ...] = ()
+    source_pages: tuple[str, ...] = ()  # labels of the PDF pages the passage is on, in order
 
     @property
     def pages(self) -> list[str]:
+        """The pages the passage's MLA citations name (pages of the work it cites)."""
         return sorted({c.page for c in self.citations}, key=_page_key)
 
     def location(self) -> dict[str, Any]:
@@ -80,7 +86,12 @@ class Citation:
     chunk: Chunk
 
     def to_dict(self) -> dict[str, Any]:
-        return {"marker": self.marker, **self.chunk.location(), "pages": self.chunk.pages}
+        return {
+            "marker": self.marker,
+            **self.chunk.location(),
+            "pages": self.chunk.pages,
+            "source_pages": list(self.chunk.source_pages),
+        }
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,15 @@ class Answer:
         if self.nearest:
             record["nearest"] = self.nearest
         return record
+
+
+def page_reference(labels: Sequence[str]) -> str:
+    """Where in a paged source a passage is: "p. 12", "pp. 12-13" (first and last), or ""."""
+    if not labels:
+        return ""
+    if len(labels) == 1:
+        return f"p. {labels[0]}"
+    return f"pp. {labels[0]}-{labels[-1]}"
 
 
 def _page_key(page: str) -> tuple[int, str]:

@@ -155,6 +155,8 @@ def load_all(order: list[str]) -> list[Section]:
 
 def _shown(r: Row) -> str:
     """The product's number, with two decimals where rounding would hide why it missed."""
+    if not r.product.strip():  # a row that only heads the rows under it
+        return r.product
     number = r.product.split()[0].rstrip("%")
     if r.result == "MISS" and r.value is not None and number == r.target.split()[1].rstrip("%"):
         return r.product.replace(number, f"{r.value:.2f}", 1)

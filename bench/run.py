@@ -3,6 +3,7 @@
     python -m bench.run                              # every section but the generative ones
     python -m bench.run --only latency,quality       # some sections; the others keep their results
     python -m bench.run --generative                 # also the local LLM (slow: an hour and more)
+    python -m bench.run --only pdf                   # a 300-page PDF and two real ones (minutes)
     python -m bench.run --only generative            # the local LLM's speed alone (a minute)
     python -m bench.run --only generative_docs       # its answers on short documents (minutes)
     python -m bench.run --only essay_quality         # both modes on questions written about the essay
@@ -31,6 +32,7 @@ from bench.context import DEFAULT_SQUAD, Bench
 # name -> (module, function); default order is the order here
 SECTIONS: dict[str, tuple[str, str]] = {
     "build": ("bench.speed", "build"),
+    "pdf": ("bench.documents", "pdf_ingest"),
     "latency": ("bench.speed", "latency"),
     "quality": ("bench.quality", "quality"),
     "rrf": ("bench.quality", "rrf"),
@@ -44,8 +46,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "essay_quality": ("bench.essay", "essay_quality"),
     "second_essay": ("bench.essay", "second_essay"),
     "generative_squad": ("bench.generative", "generative_squad"),
+    "explain_cache": ("bench.explain_cache", "explain_cache"),
+    "explain_length": ("bench.explain_length", "explain_length"),
 }
-GENERATIVE = ["generative", "generative_docs", "essay_quality", "second_essay", "generative_squad"]
+GENERATIVE = ["generative", "generative_docs", "essay_quality", "second_essay", "generative_squad",
+              "explain_cache", "explain_length"]
 DEFAULT = [name for name in SECTIONS if name not in GENERATIVE]
 
 INTRO = """# Benchmarks
@@ -59,11 +64,13 @@ Reproduce (from the repository root, after `make install` or `make test`):
 
     make bench                        # = .venv/bin/python -m bench.run (all but generative)
     .venv/bin/python -m bench.run --only quality,rrf   # rerun some sections, keep the others
+    .venv/bin/python -m bench.run --only pdf           # ingesting a 300-page PDF and real ones
     .venv/bin/python -m bench.run --only generative    # the local LLM's speed (a minute)
     .venv/bin/python -m bench.run --only generative_docs    # its answers on short documents
     .venv/bin/python -m bench.run --only essay_quality      # both modes, questions about the essay
     .venv/bin/python -m bench.run --only second_essay       # both modes, an essay it does not ship
     .venv/bin/python -m bench.run --only generative_squad   # its SQuAD quality (slow, resumable)
+    .venv/bin/python -m bench.run --only explain_cache      # saved prompts, real-length essays (15 min)
 
 Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
 a target are there to explain the others. The machine is shared with other work, so timings carry

@@ -11,5 +11,7 @@ RECORD_KEYS = {
     "retrieved",
     "latency_ms",
 }
-CITATION_KEYS = {"marker", "chunk_id", "source", "paragraph", "start", "end", "text", "pages"}
+CITATION_KEYS = {
+    "marker", "chunk_id", "source", "paragraph", "start", "end", "text", "pages", "source_pages"
+}  # fmt: skip
 PASSAGE_KEYS = {"chunk_id", "source", "paragraph", "start", "end", "text", "score"}

@@ -158,7 +158,7 @@ def test_ingest_of_many_files_without_a_terminal_prints_a_summary(
         path.write_text(text_maker(6, seed=100 + n), encoding="utf-8")
         paths.append(path)
     index = tmp_path / "index"
-    done = run_cli("ingest", *paths, "--index", index)
+    done = run_cli("ingest", *paths, "--index", index, "--no-explain-state")
     assert done.returncode == 0, done.stderr
     # not a terminal: no progress bars, nothing on stderr, one summary line on stdout
     assert done.stderr == ""
@@ -174,6 +174,23 @@ def test_ingest_of_many_files_without_a_terminal_prints_a_summary(
     )
 
 
+@pytest.mark.slow
+def test_ingest_saves_the_explain_prompt_state_beside_the_index_unless_told_not_to(run_cli,
+                                                                                   tmp_path):
+    index = tmp_path / "index"
+    done = run_cli("ingest", DEFAULT_DOCUMENT, "--index", index)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"Explain's prompt state saved \(\d+\.\d s\)", done.stdout), done.stdout
+    assert (index / "explain-state.bin").stat().st_size > 1_000_000
+    again = run_cli("ingest", DEFAULT_DOCUMENT, "--index", index)
+    assert "Explain's prompt state already saved" in again.stdout, again.stdout
+
+    skipped = run_cli("ingest", DEFAULT_DOCUMENT, "--index", tmp_path / "plain",
+                      "--no-explain-state")
+    assert skipped.returncode == 0 and "Explain" not in skipped.stdout + skipped.stderr
+    assert not (tmp_path / "plain" / "explain-state.bin").exists()
+
+
 def test_ingest_counts_a_file_named_twice_once_and_refuses_two_of_one_name(run_cli, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -181,7 +198,7 @@ def test_ingest_counts_a_file_named_twice_once_and_refuses_two_of_one_name(run_c
         (tmp_path / folder / "notes.txt").write_text(f"Notes from folder {folder}.", encoding="utf-8")
     index = tmp_path / "index"
     once = run_cli("ingest", tmp_path / "a" / "notes.txt", tmp_path / "a" / "notes.txt",
-                   "--index", index)
+                   "--index", index, "--no-explain-state")
     assert once.returncode == 0 and "indexed 1 document(s)" in once.stdout, once.stderr
     clash = run_cli("ingest", tmp_path / "a" / "notes.txt", tmp_path / "b" / "notes.txt",
                     "--index", index)

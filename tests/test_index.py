@@ -163,6 +163,17 @@ def test_mismatched_index_is_refused_with_the_rebuild_command(index_copy, embedd
     assert reason in message and f"assistant ingest FILE... --index {index_copy}" in message
 
 
+def test_an_index_of_the_format_before_pages_still_loads_and_is_rewritten_on_ingest(
+    index_copy, embedder, essay_chunks
+):
+    # Format 1 wrote text files' rows exactly as format 2 does; it only had no PDF pages.
+    write_manifest(index_copy, {**manifest_of(index_copy), "format": 1})
+    assert load_index(index_copy, embedder).chunks == essay_chunks
+    counting = CountingEmbedder(embedder)
+    build_documents([DEFAULT_DOCUMENT], index_copy, SETTINGS, counting)
+    assert manifest_of(index_copy)["format"] == FORMAT_VERSION and counting.calls == []
+
+
 def _truncate(directory: Path) -> None:
     path = data_file(directory, "vectors")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

@@ -285,7 +285,9 @@ def test_a_page_cited_in_a_small_file_is_attached_to_its_chunk(tmp_path):
         ("blank.md", b"  \n<br>\n\t\n", "has no text"),
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
         ("latin1.txt", "Café au lait.".encode("latin-1"), "not valid UTF-8"),
-        ("essay.pdf", b"%PDF-1.4", "unsupported file type"),
+        ("essay.pdf", b"%PDF-1.4", "the PDF is corrupt"),
+        ("essay.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "unsupported file type .doc.*save it as .docx"),
+        ("essay.pdf.txt", b"%PDF-1.4\n", "the content is a PDF, not a text file.*rename it to .pdf"),
     ],
 )
 def test_unusable_files_are_refused_with_what_to_do(tmp_path, name, content, message):

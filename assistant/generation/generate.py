@@ -113,7 +113,8 @@ class Generator:
         self.settings = settings
         numbered = number_passages(chunks)
         system = prompts.answer_system.format(passages=format_passages(numbered))
-        budget = settings.llm_context - settings.llm_max_tokens - RESERVED_TOKENS
+        budget = min(settings.llm_context - settings.llm_max_tokens - RESERVED_TOKENS,
+                     settings.llm_whole_document_tokens)
         self.whole_document = _count_tokens(model, system) <= budget
         # with the whole document in the prompt, its numbering is fixed and the prefix is cached
         self._numbered = [chunk for chunk, _ in numbered] if self.whole_document else []

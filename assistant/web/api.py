@@ -75,7 +75,11 @@ class CitationOut(BaseModel):
     start: int
     end: int
     text: str
-    pages: list[str]
+    pages: list[str] = Field(description="the pages the passage's MLA citations name, e.g. (Ishiguro 254)")
+    source_pages: list[str] = Field(
+        default_factory=list,
+        description="the PDF pages the passage is on: their printed labels, else 1-based numbers",
+    )
 
 
 class PassageOut(BaseModel):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from assistant.schema import Answer, Citation, Document
+from assistant.schema import Answer, Citation, Document, page_reference
 
 _MARKER = re.compile(r"\[(\d+)\]")
 CHECKING = "Draft: each sentence is checked against the essay before it is kept."
@@ -94,13 +94,18 @@ def pages_label(pages: Sequence[str]) -> str:
 
 
 def sources_html(citations: Sequence[Citation], mode: str) -> str:
-    """A <details> block listing each cited passage with its paragraph and page(s)."""
+    """A <details> block listing each cited passage with where it is (its PDF page(s) and paragraph)
+    and the page(s) its MLA citations name."""
     how = "explained by the model" if mode == "generative" else "quoted from the essay"
     items = []
     for c in citations:
-        where = [escape(c.chunk.source), f"paragraph {c.chunk.paragraph}"]
-        if c.chunk.pages:
-            where.append(pages_label(c.chunk.pages))
+        where = [escape(c.chunk.source)]
+        if c.chunk.source_pages:
+            where.append(escape(page_reference(c.chunk.source_pages)))
+        where.append(f"paragraph {c.chunk.paragraph}")
+        if c.chunk.pages:  # beside the passage's own page, say that these are the cited work's
+            cited = pages_label(c.chunk.pages)
+            where.append(f"cites {cited}" if c.chunk.source_pages else cited)
         items.append(
             f'<li class="source" data-marker="{c.marker}"><span class="marker">[{c.marker}]</span> '
             f'<span class="where">{" · ".join(where)}</span>'
@@ -116,7 +121,7 @@ def sources_html(citations: Sequence[Citation], mode: str) -> str:
 def title_of(source: str) -> str:
     """A document's name as a reader would write it: "never-let-me-go-essay.txt" -> "Never Let Me
     Go Essay" (words already capitalized, "iPhone" or "NATO", stay as they are)."""
-    stem = re.sub(r"\.(txt|md|markdown)$", "", source, flags=re.IGNORECASE)
+    stem = re.sub(r"\.(txt|text|md|markdown|pdf|docx|html?)$", "", source, flags=re.IGNORECASE)
     words = re.split(r"[\s_\-]+", stem)
     return " ".join(w if any(c.isupper() for c in w) else w[:1].upper() + w[1:]
                     for w in words if w) or source
