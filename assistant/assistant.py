@@ -496,6 +496,12 @@ def build_texts(texts: Sequence[tuple[str, str]], directory: Path, settings: Set
                   embedder)
 
 
+def build_read_documents(documents: Sequence[Document], directory: Path, settings: Settings,
+                         embedder) -> dict:
+    """Build the index at `directory` from documents already read (an upload checked first)."""
+    return _build(documents, directory, settings, embedder)
+
+
 def index_sources(index_dir: Path) -> list[str] | None:
     """"name sha256" of each document an index holds; None when it cannot be read (yet)."""
     from assistant.errors import UnusableIndexError

@@ -3,7 +3,7 @@
     assistant ingest PATH... [--index DIR]
     assistant ask QUESTION [--index DIR] [-k N] [--mode M] [--json]
     assistant eval ...                (see assistant/evaluation/command.py)
-    assistant serve [--index DIR] [--host H] [--port P]
+    assistant serve [--index DIR | --library DIR] [--host H] [--port P]
     assistant model install|check|path [--cache DIR]
 
 Errors a user can fix print one line on stderr and exit non-zero; they never show a traceback.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.config import Settings, apply_offline_env
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, ConfigError
 from assistant.schema import page_reference
 
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve the chat, the widget and the HTTP API")
     _index_option(p)
+    p.add_argument("--library", type=Path, default=None, metavar="DIR",
+                   help="serve every index under DIR, each at /d/NAME/ (instead of --index)")
     p.add_argument("--host", default=None, help="default 127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default 7860")
     p.set_defaults(handler=_serve)
@@ -169,6 +171,13 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.index is not None and args.library is not None:
+        raise ConfigError("serve takes --index DIR or --library DIR, not both")
+    if args.library is not None or (args.index is None and settings.library_dir is not None):
+        from assistant.web.library import serve_library
+
+        serve_library(settings.with_(library_dir=args.library))
+        return 0
     from assistant.web.server import serve
 
     serve(settings)

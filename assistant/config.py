@@ -40,6 +40,9 @@ def apply_offline_env() -> None:
 class Settings:
     # --- documents and index ---
     index_dir: Path = ROOT / "indexes" / "default"  # where `ask`/`serve` look for the index
+    # `serve` answers about every index in this directory's subdirectories, each at /d/<name>/,
+    # instead of the one index_dir (None: one index)
+    library_dir: Path | None = None
     default_document: Path = DEFAULT_DOCUMENT  # built into the default index when it is missing
     chunk_chars: int = 800  # a passage holds whole sentences up to about this many characters
     chunk_overlap: int = 1  # sentences repeated at the start of the next passage
@@ -87,6 +90,10 @@ class Settings:
     rate_limit_per_minute: int = 120  # per client on the HTTP API; 0 turns it off
     queue_size: int = 64  # chat requests waiting beyond this get "busy, try again"
     max_body_bytes: int = 64_000  # larger HTTP request bodies get a 413
+    # a library's teacher page (/teacher), where documents are uploaded, replaced and deleted,
+    # is on only when this is set (at least 16 characters; send it as "Authorization: Bearer ...")
+    teacher_token: str = field(default="", repr=False)
+    max_upload_bytes: int = 50_000_000  # a teacher's larger upload gets a 413 before it is read
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -97,9 +104,14 @@ class Settings:
             raise ConfigError(
                 f"llm_backend must be one of {', '.join(LLM_BACKENDS)}, not {self.llm_backend!r}"
             )
-        for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port"):
+        for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port",
+                     "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.teacher_token and len(self.teacher_token.strip()) < 16:
+            raise ConfigError("the teacher token (ASSISTANT_TEACHER_TOKEN) must be at least 16 "
+                              "characters; make one with `python -c 'import secrets; "
+                              "print(secrets.token_urlsafe())'`")
         for name in ("chunk_overlap", "llm_draft_tokens", "llm_states_in_memory",
                      "llm_whole_document_tokens"):
             if getattr(self, name) < 0:
@@ -129,7 +141,9 @@ def _parse(name: str, type_name: object, raw: str) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
+        if kind == "Path | None" and not raw.strip():
+            return None
+        if kind in ("Path", "Path | None"):
             return Path(raw).expanduser()
         if kind.startswith("tuple"):
             return tuple(part.strip() for part in raw.split(",") if part.strip())

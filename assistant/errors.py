@@ -29,6 +29,10 @@ class DocumentError(InputError):
     layer, over a limit, or not the format its extension says."""
 
 
+class ConflictError(InputError):
+    """A change that another request is making at the same moment (two uploads of one name)."""
+
+
 class UnusableIndexError(AssistantError):
     """An index that is missing, corrupt, or was built with another model or format."""
 

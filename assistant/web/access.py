@@ -163,7 +163,7 @@ class BodyLimit:
     replayed to the app, which is cheap because the limits are small.
     """
 
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int | None]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -172,6 +172,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["path"])
+        if limit is None:  # a route that streams its body to disk and bounds it itself
+            await self.app(scope, receive, send)
+            return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not length.isdigit() or int(length) > limit:
@@ -251,13 +254,16 @@ class RateLimiter:
                 del self._buckets[client]
 
 
-def guard(app: Starlette, settings: Settings) -> None:
-    """Install the origin policy, the body limits, the file-route check and HEAD on the root app."""
+def guard(app: Starlette, settings: Settings, *, own_limits: tuple[str, ...] = ()) -> None:
+    """Install the origin policy, the body limits, the file-route check and HEAD on the root app.
+    Bodies sent to paths under `own_limits` are bounded by their routes (uploads)."""
     from starlette.middleware.cors import CORSMiddleware
 
     policy = OriginPolicy.from_settings(settings.allowed_origins)
 
-    def limit_for(path: str) -> int:
+    def limit_for(path: str) -> int | None:
+        if own_limits and path.startswith(own_limits):
+            return None
         return settings.max_body_bytes if path.startswith("/api/") else CHAT_BODY_BYTES
 
     # Added innermost first: the file check and size check, then CORS (so refusals stay readable

@@ -202,8 +202,10 @@ class Batcher:
 # ---------------------------------------------------------------- the app
 
 
-def create_api(assistant: Assistant) -> FastAPI:
-    """A FastAPI app with the HTTP API and offline docs; server.py adds the chat and the widget."""
+def create_api(assistant: Assistant, *, guarded: bool = True,
+               limiter: RateLimiter | None = None) -> FastAPI:
+    """A FastAPI app with the HTTP API and offline docs; server.py adds the chat and the widget.
+    A library's documents pass guarded=False (the library app is guarded once) and one limiter."""
     from fastapi_offline import FastAPIOffline
 
     settings = assistant.settings
@@ -218,7 +220,8 @@ def create_api(assistant: Assistant) -> FastAPI:
         ),
     )
     batcher = Batcher(assistant)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    if limiter is None:
+        limiter = RateLimiter(settings.rate_limit_per_minute)
     one_by_one = 0  # generative questions and follow-ups being answered
 
     async def rate_limit(request: Request) -> None:
@@ -282,7 +285,8 @@ def create_api(assistant: Assistant) -> FastAPI:
         raise StarletteHTTPException(405 if request.url.path in known else 404)
 
     _add_error_handlers(app)
-    guard(app, settings)
+    if guarded:
+        guard(app, settings)
     return app
 
 

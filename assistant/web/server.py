@@ -107,6 +107,12 @@ def serve(settings: Settings) -> None:
         f"Study Assistant on http://{settings.host}:{settings.port}  (API docs at /docs)",
         flush=True,
     )
+    run(app, settings, listening)
+
+
+def run(app: FastAPI, settings: Settings, listening: threading.Event) -> None:
+    """Serve `app` with uvicorn on settings.host:settings.port until stopped; `listening` is set
+    once it accepts connections."""
     config = uvicorn.Config(
         app,
         host=settings.host,
