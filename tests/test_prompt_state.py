@@ -198,3 +198,17 @@ def test_two_documents_take_turns_restoring_their_own_prefix(
     second.prepare()
     after = answers(first, chunks)  # the stream restores the first document's prefix itself
     assert after == before
+
+
+@pytest.mark.slow
+def test_a_state_that_can_be_neither_read_nor_written_only_costs_time(
+        llm_settings, chunks, prompts, local_chat_model, tmp_path, caplog):
+    path = tmp_path / "explain-state.bin"
+    path.mkdir()  # where the file should be, something that is not one
+    generator = Generator(local_chat_model, prompts, chunks, llm_settings, path)
+    _forget(local_chat_model)
+    with caplog.at_level(logging.WARNING):
+        assert generator.prepare() == "built"
+        assert "thirty-one" in answers(generator, chunks)[0]
+    assert "is not used" in caplog.text and "could not save the prompt state" in caplog.text
+    assert path.is_dir() and not list(path.iterdir())
