@@ -118,7 +118,7 @@ def test_explain_is_offered_at_once_while_the_model_loads_in_the_background(
 
     release = threading.Event()
 
-    def slow_broken_build(settings, chunks):
+    def slow_broken_build(settings, chunks, state_path=None):
         release.wait(30)
         raise ModelError("the model file is corrupt")
 
