@@ -83,6 +83,7 @@ class Assistant:
         self._generator_error: str | None = None
         self._generator_lock = threading.Lock()
         self._warming = threading.Event()  # warm_up_in_background is loading the model
+        self._study = None  # the study aids last built or read (study.StudyAids)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder=None) -> Assistant:
@@ -161,6 +162,135 @@ class Assistant:
         thread = threading.Thread(target=run, name="warm-up", daemon=True)
         thread.start()
         return thread
+
+    # --- study aids: essay map, practice questions, flashcards, suggested questions ----------------
+
+    def study_steps(self, *, use_model: bool = True) -> Iterator:
+        """The study aids of the index's documents (study.StudyAids), kept beside the index in
+        study.json: read when current, else built, yielding study.Progress while the model's
+        questions are checked, then the StudyAids. use_model=False makes fill-in-the-blank
+        questions (milliseconds) unless questions the model wrote are stored."""
+        from assistant.study import build, store
+
+        writer, without = self._study_writer() if use_model else (None, None)
+        built_from = self._study_key(writer)
+        cached = self._study
+        if cached is not None and store.fresh(cached, built_from, any_model=not use_model):
+            yield cached
+            return
+        stored = store.load(self.index.directory, built_from, any_model=not use_model)
+        if stored is not None:
+            self._study = stored
+            yield stored
+            return
+        if without is None and writer is None:
+            without = ("the language model writes questions when asked (`assistant study`, or "
+                       "the Study tab's button)" if self.settings.llm_backend != "none"
+                       else "no language model is configured")
+        for item in build.build(self.index, ask=self._quote_only, writer=writer,
+                                built_from=built_from, without_model=without,
+                                timeout_s=self.settings.llm_timeout_s):
+            if not isinstance(item, build.Progress):
+                store.save(self.index.directory, item)
+                self._study = item
+            yield item
+
+    def study_aids(self, *, use_model: bool = False, progress=None):  # noqa: ANN001, ANN201
+        """The study aids (study.StudyAids), as `study_steps` makes them; `progress` is called
+        with each study.Progress."""
+        from assistant.study.aids import StudyAids
+
+        final = None
+        for item in self.study_steps(use_model=use_model):
+            if isinstance(item, StudyAids):
+                final = item
+            elif progress is not None:
+                progress(item)
+        return final
+
+    def study_map(self, source: str | None = None):  # noqa: ANN201 - study.EssayMap
+        """A document's essay map alone, built now (milliseconds, no model)."""
+        from assistant.study.build import essay_map
+
+        return essay_map(self.index, self.study_source(source))
+
+    def check_practice(self, question_id: str, given: str):  # noqa: ANN201 - study.Verdict
+        """A student's answer to a practice question, judged right or wrong with the passage
+        that proves it; InputError for an unknown question."""
+        from assistant.study.practice import grade
+
+        aids = self.study_aids()
+        question = next((q for d in aids.documents for q in d.questions if q.id == question_id),
+                        None)
+        if question is None:
+            raise InputError(f"no practice question {question_id!r}; the study aids may have "
+                             "been rebuilt, so load them again")
+        return grade(question, given if isinstance(given, str) else "")
+
+    def suggested_questions(self, limit: int = 5) -> list[str]:
+        """Questions made from the documents (their thesis, evidence, pages, checked practice
+        questions) that the assistant answers with a citation."""
+        aids = self.study_aids()
+        found = [q for d in aids.documents for q in d.suggestions]
+        return list(dict.fromkeys(found))[:limit]
+
+    def study_export(self, source: str | None = None, fmt: str = "json") -> str:
+        """A document's study aids as text: "json" (the map, questions and suggestions), "csv"
+        (flashcards: front, back, where) or "md" (a study guide)."""
+        from assistant.study import cards
+
+        aids = self.study_aids()
+        doc = aids.of(self.study_source(source))
+        if fmt == "csv":
+            return cards.cards_csv([doc])
+        if fmt == "md":
+            return cards.markdown([doc])
+        if fmt == "json":
+            import json
+
+            return json.dumps({"built_from": aids.built_from, **doc.to_dict()},
+                              ensure_ascii=False, indent=2) + "\n"
+        raise InputError(f"format must be json, csv or md, not {fmt!r}")
+
+    def study_source(self, source: str | None) -> str:
+        """The document a study request means: the one named, or the index's only one;
+        InputError when it names none of them, or none when there are several."""
+        names = list(self.index.documents)
+        if source is None and len(names) == 1:
+            return names[0]
+        if source not in self.index.documents:
+            raise InputError(f"name one of the index's documents ({', '.join(names)}), not "
+                             f"{source!r}" if source else "the index holds several documents; "
+                             f"name one of {', '.join(names)}")
+        return source
+
+    def _quote_only(self, question: str) -> Answer:
+        return self.ask(question, mode="extractive")
+
+    def _study_writer(self):  # noqa: ANN202 - (study.writer.Writer | None, why there is none)
+        generator = self._load_generator()
+        if generator is None:
+            return None, self._generator_error or "no language model is available"
+        from assistant.study.writer import Writer
+
+        model = generator.model
+        name = (getattr(model, "model_sha256", "") or getattr(model, "model_name", "")
+                or type(model).__name__)
+        return Writer.load(model, self.settings.prompts_dir, f"{self.settings.llm_backend}:{name}"), None
+
+    def _study_key(self, writer) -> dict:  # noqa: ANN001
+        """What study aids are built from: made from anything else, they are made again."""
+        from assistant.study.practice import MAX_QUESTIONS
+
+        files = self.index.manifest.get("files", {})
+        return {
+            "sources": [[s.get("source"), s.get("sha256")] for s in self.index.manifest.get("sources", [])],
+            "passages": files.get("chunks", {}).get("sha256"),
+            "scoring": self.settings.scoring,
+            "questions": MAX_QUESTIONS,
+            "model": writer.name if writer else None,
+            "prompts": writer.digests() if writer else {},
+        }
 
     # --- questions ------------------------------------------------------------------------------
 
@@ -514,11 +644,13 @@ def index_sources(index_dir: Path) -> list[str] | None:
 
 
 def check_prompts(settings: Settings) -> None:
-    """ConfigError when a prompt file Explain needs is missing or broken."""
+    """ConfigError when a prompt file Explain or the study aids need is missing or broken."""
     if settings.llm_backend != "none":
         from assistant.generation.prompting import load_prompts
+        from assistant.study.writer import read_prompts
 
         load_prompts(settings.prompts_dir)
+        read_prompts(settings.prompts_dir)
 
 
 def install_models(settings: Settings, *, progress: bool, say) -> Path:  # noqa: ANN001

@@ -2,6 +2,7 @@
 
     assistant ingest PATH... [--index DIR]
     assistant ask QUESTION [--index DIR] [-k N] [--mode M] [--json]
+    assistant study [DOC] [--index DIR] [--format json|csv|md] [--no-model]
     assistant eval ...                (see assistant/evaluation/command.py)
     assistant serve [--index DIR | --library DIR] [--host H] [--port P]
     assistant model install|check|path [--cache DIR]
@@ -82,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["extractive", "generative"], default=None)
     p.add_argument("--json", action="store_true", help="print the answer record as JSON")
     p.set_defaults(handler=_ask)
+
+    p = sub.add_parser("study", help="the essay map, practice questions and flashcards of a document")
+    p.add_argument("document", nargs="?", default=None,
+                   help="the document's name in the index (needed when it holds several)")
+    _index_option(p)
+    p.add_argument("--format", choices=["json", "csv", "md"], default="md",
+                   help="json: everything; csv: flashcards (front, back, where); md: a study guide")
+    p.add_argument("--no-model", action="store_true",
+                   help="fill-in-the-blank questions only, without the language model")
+    p.set_defaults(handler=_study)
 
     p = sub.add_parser("serve", help="serve the chat, the widget and the HTTP API")
     _index_option(p)
@@ -167,6 +178,33 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         if c.chunk.pages:
             where.append(f"{'cites ' if c.chunk.source_pages else ''}p. {', '.join(c.chunk.pages)}")
         print(f"\n[{c.marker}] {', '.join(w for w in where if w)}:\n    {c.chunk.text}")
+    return 0
+
+
+def _study(args: argparse.Namespace, settings: Settings) -> int:
+    from assistant.assistant import Assistant
+
+    assistant = Assistant.from_settings(settings)
+    source = assistant.study_source(args.document)  # a wrong name fails before the model loads
+    bar = None
+    try:
+        for item in assistant.study_steps(use_model=not args.no_model):
+            if sys.stderr.isatty() and hasattr(item, "total"):  # a study.Progress
+                if bar is None:
+                    from tqdm import tqdm
+
+                    bar = tqdm(desc="practice questions", unit="question", leave=False)
+                bar.total = item.total
+                bar.set_postfix_str(f"{item.source}: {len(item.kept)} kept")
+                bar.update(item.done - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
+    aids = assistant.study_aids()
+    notice = aids.of(source).notice if aids.of(source) else None
+    if notice and args.format != "md":  # the guide says it itself
+        print(notice, file=sys.stderr)
+    sys.stdout.write(assistant.study_export(source, args.format))
     return 0
 
 

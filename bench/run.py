@@ -9,6 +9,7 @@
     python -m bench.run --only essay_quality         # both modes on questions written about the essay
     python -m bench.run --only second_essay          # both modes on an essay the product does not ship
     python -m bench.run --only generative_squad      # its SQuAD sample alone (slow, resumable)
+    python -m bench.run --only study                 # study aids: map, checked questions (15 min)
     python -m bench.run --render                     # rewrite BENCHMARKS.md from stored results
 
 Every section stores its latest result in bench/results/<section>.json; BENCHMARKS.md is rendered
@@ -48,9 +49,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "generative_squad": ("bench.generative", "generative_squad"),
     "explain_cache": ("bench.explain_cache", "explain_cache"),
     "explain_length": ("bench.explain_length", "explain_length"),
+    "study": ("bench.study", "study"),
+    "study_audit": ("bench.study", "study_audit"),
 }
 GENERATIVE = ["generative", "generative_docs", "essay_quality", "second_essay", "generative_squad",
-              "explain_cache", "explain_length"]
+              "explain_cache", "explain_length", "study"]
 DEFAULT = [name for name in SECTIONS if name not in GENERATIVE]
 
 INTRO = """# Benchmarks
@@ -71,6 +74,7 @@ Reproduce (from the repository root, after `make install` or `make test`):
     .venv/bin/python -m bench.run --only second_essay       # both modes, an essay it does not ship
     .venv/bin/python -m bench.run --only generative_squad   # its SQuAD quality (slow, resumable)
     .venv/bin/python -m bench.run --only explain_cache      # saved prompts, real-length essays (15 min)
+    .venv/bin/python -m bench.run --only study              # study aids with the local LLM (15 min)
 
 Targets come from the issues; every number with a target is marked PASS or MISS. Numbers without
 a target are there to explain the others. The machine is shared with other work, so timings carry

@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WHO = 'Who says "Poor creatures. What did we do to you?"'
+PAGE_166 = "What is on page 166?"  # one of the examples the app makes from the essay
 XSS = "<img src=x onerror=alert(1)>"
 READY_S = 300  # the app may load and warm up a local language model before it serves
 ANSWER_MS = 180_000  # a generated answer on two cores
@@ -240,10 +241,10 @@ def test_two_browsers_never_see_each_others_conversation(browser, app_url):
         first.ask(WHO)
         first.last_answer()
         assert second.page.locator("#chat .question").count() == 0
-        second.page.get_by_text("What does Ruth fear?", exact=True).click()  # an example
+        second.page.get_by_text(PAGE_166, exact=True).click()  # an example made from the essay
         second.last_answer()
         assert first.page.locator("#chat .question").all_inner_texts() == [WHO]
-        assert second.page.locator("#chat .question").all_inner_texts() == ["What does Ruth fear?"]
+        assert second.page.locator("#chat .question").all_inner_texts() == [PAGE_166]
     finally:
         first.close()
         second.close()
@@ -303,7 +304,7 @@ def test_compact_widget_fits_a_400_by_600_frame(browser, index_settings):
         # Without a model the app offers no Explain, and says why (the reason a test skips with).
         assert "no language model" in explain_unavailable(visit)
         assert page.locator("#mode").get_by_text("Explain (no model here)").is_visible()
-        page.locator("#chat").get_by_text("What does Ruth fear?").click()
+        page.locator("#chat").get_by_text(PAGE_166).click()  # an example made from the essay
         answer = visit.last_answer()
         answer.locator("details.sources summary").click()
         assert "page 166" in answer.locator("li.source").first.inner_text()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from assistant import Answer, Citation, Settings, Turn, UnusableIndexError
-from assistant.web.ui import API_NAME, EXAMPLES, StopFlag, build_ui, respond, stop
+from assistant.web.ui import API_NAME, EXAMPLES, StopFlag, build_ui, respond, stop, suggestions
 from assistant.web.view import CHECKING
 
 SKIP = object()  # stands in for gr.skip()
@@ -233,4 +233,6 @@ def test_blocks_expose_one_documented_api(assistant, compact):
     assert public == [API_NAME]
     config = str(demo.get_config_file())
     assert ("Study Assistant</h1>" in config) is not compact
-    assert all(q.replace('"', '\\"') in config or q in config for q in EXAMPLES)
+    suggested = suggestions(assistant)
+    assert "What is on page 166?" in suggested and set(EXAMPLES) <= set(suggested)
+    assert all(q.replace('"', '\\"') in config or q in config for q in suggested)

@@ -58,23 +58,27 @@ class Prompts:
 
 def load_prompts(directory: Path) -> Prompts:
     """Read and check the templates; ConfigError names a missing file or a wrong placeholder."""
-    templates = {}
-    for name, (required, optional) in PROMPT_FILES.items():
-        path = Path(directory) / f"{name}.md"
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read the prompt {path}: {exc}") from None
-        try:
-            template = PromptTemplate.from_template(text)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}; write literal braces as {{{{ and }}}}") from None
-        found = set(template.input_variables)
-        if not required <= found or not found <= required | optional:
-            expected = ", ".join(f"{{{v}}}" for v in sorted(required | optional)) or "none"
-            raise ConfigError(f"{path} uses {sorted(found) or 'no'} placeholders; expected {expected}")
-        templates[name] = template
+    templates = {name: read_template(Path(directory) / f"{name}.md", required, optional)
+                 for name, (required, optional) in PROMPT_FILES.items()}
     return Prompts(**templates)
+
+
+def read_template(path: Path, required: set[str], optional: set[str]) -> PromptTemplate:
+    """One prompt file as a template; ConfigError when it is unreadable or its placeholders are
+    not the `required` ones (plus any of the `optional` ones)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the prompt {path}: {exc}") from None
+    try:
+        template = PromptTemplate.from_template(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}; write literal braces as {{{{ and }}}}") from None
+    found = set(template.input_variables)
+    if not required <= found or not found <= required | optional:
+        expected = ", ".join(f"{{{v}}}" for v in sorted(required | optional)) or "none"
+        raise ConfigError(f"{path} uses {sorted(found) or 'no'} placeholders; expected {expected}")
+    return template
 
 
 def number_passages(chunks: Sequence[Chunk]) -> list[tuple[Chunk, str]]:

@@ -29,6 +29,7 @@ from assistant.assistant import MAX_K, Assistant
 from assistant.errors import AssistantError, InputError, ModelError, UnusableIndexError
 from assistant.schema import Answer, Turn
 from assistant.web.access import RateLimiter, guard
+from assistant.web.study_api import add_study_routes
 
 Key = tuple[str, int | None]  # (question, k)
 BUSY = "The assistant is busy; please try again in a moment."
@@ -276,6 +277,8 @@ def create_api(assistant: Assistant, *, guarded: bool = True,
             "chunks": len(assistant.chunks),
             "mode": settings.mode,
         }
+
+    add_study_routes(app, assistant, rate_limit)
 
     @app.api_route("/api/{rest:path}", include_in_schema=False,
                    methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])

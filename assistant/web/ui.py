@@ -3,8 +3,10 @@
 `respond` and `stop` are plain functions (testable without a server); `build_ui` wires them into
 a `gradio.Blocks`, and `launch_options` holds the app-level settings (CSS, footer) that Gradio 6
 takes at `launch()` / `gr.mount_gradio_app()` rather than in the `Blocks` constructor.
-The HTML shown (escaped) comes from view.py; the chat renders it without Markdown. Leaves out the
-HTTP API, embedding headers and security policy (api.py, server.py).
+The HTML shown (escaped) comes from view.py; the chat renders it without Markdown. The full page
+has the chat and the study aids (study.py) in tabs; its example questions are made from the
+document (`suggestions`). Leaves out the HTTP API, embedding headers and security policy (api.py,
+server.py).
 """
 
 # No `from __future__ import annotations`: Gradio reads handler annotations (gr.SelectData) at
@@ -12,10 +14,13 @@ HTTP API, embedding headers and security policy (api.py, server.py).
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError
 from assistant.schema import Turn
+from assistant.web.study import CSS as STUDY_CSS
+from assistant.web.study import study_tab
 from assistant.web.view import (
     WAITING,
     Message,
@@ -35,13 +40,9 @@ if TYPE_CHECKING:
 
 API_NAME = "ask"  # gradio_client: Client(url).predict(question, [], "extractive", api_name="/ask")
 MODES = (("Explain", "generative"), ("Quote the essay", "extractive"))  # gr.Radio (label, value)
-EXAMPLES = (
-    "What is the essay's thesis?",
-    'Who says "Poor creatures. What did we do to you?"',
-    "When does Ishiguro first use the word clone?",
-    "What does Ruth fear?",
-    "Summarize the essay",
-)
+# Shown when the document yields no suggestions of its own (`suggestions`): questions about any
+# essay's parts, which the assistant answers by position.
+EXAMPLES = ("What is the essay's thesis?", "Summarize the essay")
 UNAVAILABLE = (
     "Explain needs a language model and none is available here, so answers quote the essay."
 )
@@ -173,6 +174,15 @@ def _content_html(content: Any) -> str:
     return ""
 
 
+def suggestions(assistant: "Assistant") -> list[str]:
+    """Example questions made from the documents (their thesis, evidence, pages), each answered
+    with a citation; the generic EXAMPLES when none can be made."""
+    try:
+        return assistant.suggested_questions() or list(EXAMPLES)
+    except AssistantError:
+        return list(EXAMPLES)
+
+
 def default_mode(assistant: "Assistant") -> str:
     """'generative' when a language model is available, else 'extractive'."""
     return "generative" if assistant.generative_available else "extractive"
@@ -224,7 +234,7 @@ COMPACT_CSS = """
 def launch_options(compact: bool = False) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` and `gr.mount_gradio_app()` (Gradio 6 wants them)."""
     return {
-        "css": CSS + COMPACT_CSS if compact else CSS,
+        "css": CSS + STUDY_CSS + COMPACT_CSS if compact else CSS + STUDY_CSS,
         "footer_links": [] if compact else ["api", "settings"],
         "run_history": False,  # questions are not kept in the browser (shared computers)
         "ssr_mode": False,  # no Node server
@@ -254,61 +264,69 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
             )
         turns = gr.State([])
         flag = gr.State(StopFlag())  # each session gets its own copy (see StopFlag)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    elem_id="chat",
-                    height=360 if compact else 480,
-                    render_markdown=False,  # content is escaped HTML from view.py
-                    sanitize_html=True,
-                    latex_delimiters=[],
-                    buttons=[],
-                    feedback_options=None,
-                    examples=[{"text": q} for q in EXAMPLES] if compact else None,
-                    placeholder=None if compact else "Ask a question about the essay.",
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        show_label=False,
-                        placeholder="Ask about the essay…",
-                        elem_id="question",
-                        lines=1,
-                        max_lines=4,
-                        scale=5,
-                        autofocus=not compact,
+        suggested = suggestions(assistant)
+        # the full page: the chat and the study aids in tabs; the widget: the chat alone
+        with gr.Tab("Chat", id="chat-tab") if not compact else nullcontext():
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        elem_id="chat",
+                        height=310 if compact else 480,  # the widget: room for Practice
+                        render_markdown=False,  # content is escaped HTML from view.py
+                        sanitize_html=True,
+                        latex_delimiters=[],
+                        buttons=[],
+                        feedback_options=None,
+                        examples=[{"text": q} for q in suggested] if compact else None,
+                        placeholder=None if compact else "Ask a question about the essay.",
                     )
-                    ask_button = gr.Button(
-                        "Ask", variant="primary", elem_id="ask", scale=1, min_width=56
+                    with gr.Row():
+                        question = gr.Textbox(
+                            show_label=False,
+                            placeholder="Ask about the essay…",
+                            elem_id="question",
+                            lines=1,
+                            max_lines=4,
+                            scale=5,
+                            autofocus=not compact,
+                        )
+                        ask_button = gr.Button(
+                            "Ask", variant="primary", elem_id="ask", scale=1, min_width=56
+                        )
+                        stop_button = gr.Button(
+                            "Stop", variant="stop", elem_id="stop", scale=1, min_width=56
+                        )
+                    choices = list(MODES)
+                    if compact and not assistant.generative_available:  # no room for the info line
+                        choices[0] = (COMPACT_UNAVAILABLE, choices[0][1])
+                    mode = gr.Radio(
+                        choices=choices,
+                        value=mode_value,
+                        label=None if compact else "Answer style",
+                        show_label=not compact,
+                        elem_id="mode",
+                        interactive=assistant.generative_available,
+                        info=None if assistant.generative_available or compact else UNAVAILABLE,
                     )
-                    stop_button = gr.Button(
-                        "Stop", variant="stop", elem_id="stop", scale=1, min_width=56
-                    )
-                choices = list(MODES)
-                if compact and not assistant.generative_available:  # no room for the info line
-                    choices[0] = (COMPACT_UNAVAILABLE, choices[0][1])
-                mode = gr.Radio(
-                    choices=choices,
-                    value=mode_value,
-                    label=None if compact else "Answer style",
-                    show_label=not compact,
-                    elem_id="mode",
-                    interactive=assistant.generative_available,
-                    info=None if assistant.generative_available or compact else UNAVAILABLE,
-                )
+                    if not compact:
+                        examples = gr.Examples(
+                            examples=[[q] for q in suggested], inputs=[question],
+                            label="Try asking"
+                        )
                 if not compact:
-                    examples = gr.Examples(
-                        examples=[[q] for q in EXAMPLES], inputs=[question], label="Try asking"
-                    )
-            if not compact:
-                with gr.Column(scale=2):
-                    essay = gr.HTML(
-                        essay_html(assistant.documents), elem_id="essay", js_on_load=None
-                    )
+                    with gr.Column(scale=2):
+                        essay = gr.HTML(
+                            essay_html(assistant.documents), elem_id="essay", js_on_load=None
+                        )
         if compact:  # below the chat: a 400px frame has no room beside it
             with gr.Accordion("The essay", open=False) as essay_box:
                 essay = gr.HTML(essay_html(assistant.documents), elem_id="essay", js_on_load=None)
             essay_box.expand(None, None, None, js=SCROLL_TO_MARK, queue=False)
+            study_tab(assistant, compact=True, essay=essay)
+        else:
+            with gr.Tab("Study", id="study-tab") as study_page:
+                study_tab(assistant, scroll_js=SCROLL_TO_MARK, opened=study_page.select)
         essay.change(None, None, None, js=SCROLL_TO_MARK, queue=False)
 
         def ask(question: str, chat: list, turns: list, mode: str, flag: StopFlag):
