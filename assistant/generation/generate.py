@@ -152,7 +152,7 @@ class Generator:
             return None
         try:
             return self.model.keep_prefix(self._prefix, progress)
-        except _backend_errors() as exc:
+        except backend_errors() as exc:
             raise ModelError(f"the language model failed: {_describe(exc)}") from exc
 
     def rewrite(self, question: str, history: Sequence[Turn]) -> str | None:
@@ -205,8 +205,8 @@ class Generator:
         except TimeoutError as exc:
             raise ModelError(
                 f"the language model took longer than {self.settings.llm_timeout_s:g} s") from exc
-        except Exception as exc:  # not `except _backend_errors()`: a closing generator imports nothing
-            if isinstance(exc, _backend_errors()):
+        except Exception as exc:  # not `except backend_errors()`: a closing generator imports nothing
+            if isinstance(exc, backend_errors()):
                 raise ModelError(f"the language model failed: {_describe(exc)}") from exc
             raise
         finally:
@@ -274,7 +274,7 @@ class Generator:
     def _invoke(self, messages: list[BaseMessage], **kwargs: object) -> str:
         try:
             reply = self.model.invoke(messages, **kwargs)
-        except _backend_errors() as exc:
+        except backend_errors() as exc:
             raise ModelError(f"the language model failed: {_describe(exc)}") from exc
         return reply.content if isinstance(reply.content, str) else ""
 
@@ -347,7 +347,8 @@ def _clean_rewrite(reply: str) -> str:
     return text if len(text) <= 300 else ""
 
 
-def _backend_errors() -> tuple[type[BaseException], ...]:
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """What a failing backend raises: llama.cpp's errors, an OpenAI-compatible server's."""
     errors: list[type[BaseException]] = [RuntimeError, ValueError, OSError]
     try:
         import openai

@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.prompts import PromptTemplate
 
 from assistant.errors import ModelError
+from assistant.generation.generate import backend_errors
 from assistant.generation.prompting import read_template
 from assistant.runtime.pump import pump
 from assistant.study.blanks import Draft
@@ -90,7 +91,7 @@ class Writer:
         except TimeoutError as exc:
             raise ModelError(f"the language model took longer than {timeout_s:.0f} s") from exc
         except Exception as exc:
-            if isinstance(exc, _backend_errors()):
+            if isinstance(exc, backend_errors()):
                 raise ModelError(f"the language model failed: {type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
             raise
@@ -134,18 +135,3 @@ def parse_answer(reply: str) -> str | None:
     text = re.sub(r"^(?:\*\*)?answer\s*[:.)-]\s*(?:\*\*)?", "", lines[0], flags=re.IGNORECASE)
     text = text.strip().rstrip(".").strip().strip("\"“”'‘’").rstrip(".").strip()
     return None if not text or text.lower().strip(".") == "none" else text
-
-
-def _backend_errors() -> tuple[type[BaseException], ...]:
-    """What a failing backend raises: llama.cpp's errors, an OpenAI-compatible server's."""
-    errors: list[type[BaseException]] = [RuntimeError, ValueError, OSError]
-    try:
-        import openai
-
-        errors.append(openai.OpenAIError)
-    except ImportError:
-        pass
-    import httpx
-
-    errors.append(httpx.HTTPError)
-    return tuple(errors)
