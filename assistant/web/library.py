@@ -37,7 +37,7 @@ from assistant.config import Settings, apply_offline_env
 from assistant.errors import AssistantError
 from assistant.library import Library
 from assistant.web.access import RateLimiter
-from assistant.web.server import EMBED_PATH, WIDGET_PATH, run, widget_script
+from assistant.web.server import EMBED_PATH, WIDGET_PATH, mount_chats, run, widget_script
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -104,13 +104,9 @@ class Documents:
         return self._apis[name][1]
 
     def _build_pages(self, assistant: Assistant) -> tuple[ASGIApp, list]:
-        import gradio as gr
         from fastapi import FastAPI
         from starlette.routing import Mount
 
-        from assistant.web.ui import build_ui, launch_options
-
-        settings = assistant.settings
         # Only its router is called; the app object holds the parent's middleware list so that
         # Gradio sees the library's CORS policy and adds none of its own.
         holder = FastAPI()
@@ -121,16 +117,7 @@ class Documents:
 
         holder.router.add_route(EMBED_PATH, embed, include_in_schema=False)
         with self._build:
-            for path, compact in ((EMBED_PATH, True), ("/", False)):
-                gr.mount_gradio_app(
-                    holder,
-                    build_ui(assistant, compact=compact),
-                    path=path,
-                    server_name=settings.host,
-                    server_port=settings.port,
-                    max_file_size=settings.max_body_bytes,
-                    **launch_options(compact),
-                )
+            mount_chats(holder, assistant)
         apps = [r.app for r in holder.routes if isinstance(r, Mount)]
         return holder.router, apps
 

@@ -52,12 +52,8 @@ def widget_script() -> str:
 def build_app(assistant: Assistant) -> FastAPI:
     """The API, the full chat at `/` and the compact one at `/embed`, behind the guards."""
     apply_offline_env()
-    import gradio as gr
-
     from assistant.web.api import create_api
-    from assistant.web.ui import build_ui, launch_options
 
-    settings = assistant.settings
     app = create_api(assistant)
     script = widget_script()
 
@@ -74,6 +70,17 @@ def build_app(assistant: Assistant) -> FastAPI:
         return RedirectResponse(f"{EMBED_PATH}/")
 
     # Routes match in order: the API and the widget first, then /embed, then the chat at /.
+    mount_chats(app, assistant)
+    return app
+
+
+def mount_chats(app: FastAPI, assistant: Assistant) -> None:
+    """The compact chat at /embed and the full one at / of `app`, for `assistant`."""
+    import gradio as gr
+
+    from assistant.web.ui import build_ui, launch_options
+
+    settings = assistant.settings
     for path, compact in ((EMBED_PATH, True), ("/", False)):
         gr.mount_gradio_app(
             app,
@@ -84,8 +91,6 @@ def build_app(assistant: Assistant) -> FastAPI:
             max_file_size=settings.max_body_bytes,
             **launch_options(compact),
         )
-
-    return app
 
 
 def serve(settings: Settings) -> None:
