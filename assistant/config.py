@@ -94,6 +94,13 @@ class Settings:
     # is on only when this is set (at least 16 characters; send it as "Authorization: Bearer ...")
     teacher_token: str = field(default="", repr=False)
     max_upload_bytes: int = 50_000_000  # a teacher's larger upload gets a 413 before it is read
+    # a student may upload a document of their own in the full chat, for their session only (held in
+    # memory, never in the library); its limits, and how many such documents the server holds at once
+    # (across all sessions and documents; the next upload past it is refused until one is released)
+    student_upload_max_bytes: int = 10_000_000
+    student_upload_max_pages: int = 300  # PDF pages
+    student_upload_max_chars: int = 1_000_000  # of text, any format (about 300 pages of prose)
+    student_uploads_max: int = 10
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -105,7 +112,8 @@ class Settings:
                 f"llm_backend must be one of {', '.join(LLM_BACKENDS)}, not {self.llm_backend!r}"
             )
         for name in ("k", "chunk_chars", "max_answer_sentences", "max_question_chars", "port",
-                     "max_upload_bytes"):
+                     "max_upload_bytes", "student_upload_max_bytes", "student_upload_max_pages",
+                     "student_upload_max_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.teacher_token and len(self.teacher_token.strip()) < 16:
@@ -113,7 +121,7 @@ class Settings:
                               "characters; make one with `python -c 'import secrets; "
                               "print(secrets.token_urlsafe())'`")
         for name in ("chunk_overlap", "llm_draft_tokens", "llm_states_in_memory",
-                     "llm_whole_document_tokens"):
+                     "llm_whole_document_tokens", "student_uploads_max"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, not {getattr(self, name)}")
 

@@ -33,6 +33,11 @@ class ConflictError(InputError):
     """A change that another request is making at the same moment (two uploads of one name)."""
 
 
+class BusyError(AssistantError):
+    """A request past a limit the server keeps for everyone (students' documents held at once);
+    the same request may succeed later."""
+
+
 class UnusableIndexError(AssistantError):
     """An index that is missing, corrupt, or was built with another model or format."""
 

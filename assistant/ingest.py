@@ -46,11 +46,12 @@ def read_document(path: Path) -> Document:
     return document_from_bytes(path.name, path.read_bytes(), kind=kind)
 
 
-def document_from_bytes(source: str, raw: bytes, *, kind: str | None = None) -> Document:
+def document_from_bytes(source: str, raw: bytes, *, kind: str | None = None,
+                        max_pages: int | None = None) -> Document:
     """Read a document from its bytes, as its name's extension (or `kind`) says and its content
-    confirms, and clean it."""
+    confirms, and clean it; `max_pages` lowers the PDF page limit (a student's upload)."""
     kind = kind or kind_of(source)
-    text = formats.read(source, raw, kind)
+    text = formats.read(source, raw, kind, max_pages=max_pages)
     plain = kind in ("text", "markdown")  # `<br>` marks paragraphs only in files typed as text
     return _document(source, text.text, hashlib.sha256(raw).hexdigest(),
                      markdown=kind == "markdown", marks=plain, pages=text.pages)

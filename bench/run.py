@@ -4,6 +4,7 @@
     python -m bench.run --only latency,quality       # some sections; the others keep their results
     python -m bench.run --generative                 # also the local LLM (slow: an hour and more)
     python -m bench.run --only pdf                   # a 300-page PDF and two real ones (minutes)
+    python -m bench.run --only students              # memory: 20 documents, 10 students' uploads
     python -m bench.run --only generative            # the local LLM's speed alone (a minute)
     python -m bench.run --only generative_docs       # its answers on short documents (minutes)
     python -m bench.run --only essay_quality         # both modes on questions written about the essay
@@ -42,6 +43,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "reader": ("bench.heldout", "reader_card"),
     "serve": ("bench.serving", "serve"),
     "load": ("bench.serving", "load_test"),
+    "students": ("bench.students", "students"),
     "generative": ("bench.generative", "generative"),
     "generative_docs": ("bench.generative", "generative_docs"),
     "essay_quality": ("bench.essay", "essay_quality"),

@@ -58,9 +58,9 @@ def too_large(source: str, size: int, kind: str) -> DocumentError:
                          f"{'text' if kind == 'markdown' else kind} files)")
 
 
-def read(source: str, raw: bytes, kind: str) -> Text:
-    """A file's text, read as `kind`; DocumentError when it is over its limit, its content is
-    another format, or the reader cannot use it."""
+def read(source: str, raw: bytes, kind: str, *, max_pages: int | None = None) -> Text:
+    """A file's text, read as `kind`; DocumentError when it is over its limit (a PDF: over
+    `max_pages`, when given), its content is another format, or the reader cannot use it."""
     if len(raw) > max_bytes(kind):
         raise too_large(source, len(raw), kind)
     found = sniff(raw)
@@ -71,8 +71,10 @@ def read(source: str, raw: bytes, kind: str) -> Text:
     if kind == "pdf":
         if found != "pdf":
             raise mismatch(source, "pdf", _content(raw, found))
-        from assistant.formats import pdf as reader
-    elif kind == "docx":
+        from assistant.formats import pdf
+
+        return pdf.read(source, raw, pdf.MAX_PAGES if max_pages is None else max_pages)
+    if kind == "docx":
         if found != "zip" or (inside := zip_kind(raw)) != "docx":
             raise mismatch(source, "docx", inside if found == "zip" else _content(raw, found))
         from assistant.formats import docx as reader

@@ -28,9 +28,9 @@ _LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\uf
                             "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
 
 
-def read(source: str, raw: bytes) -> Text:
-    """The text of a PDF's pages; DocumentError when it is encrypted, corrupt, too long or has no
-    text layer."""
+def read(source: str, raw: bytes, max_pages: int = MAX_PAGES) -> Text:
+    """The text of a PDF's pages; DocumentError when it is encrypted, corrupt, longer than
+    `max_pages` or has no text layer."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -40,9 +40,9 @@ def read(source: str, raw: bytes) -> Text:
         raise _unopened(source, exc.err_code, pdfium_c) from None
     try:
         count = len(pdf)
-        if count > MAX_PAGES:
+        if count > max_pages:
             raise DocumentError(
-                f"{source}: {count:,} pages is over the limit of {MAX_PAGES:,} pages; split the PDF"
+                f"{source}: {count:,} pages is over the limit of {max_pages:,} pages; split the PDF"
             )
         pages = [_page_lines(pdf, i, source, pdfium) for i in range(count)]
         labels = [_label(pdf, i, pdfium) for i in range(count)]

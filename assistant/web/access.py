@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 # they may be larger than an API question; still bounded.
 CHAT_BODY_BYTES = 2_000_000
 
+# Gradio's upload route (a student's own document, web/uploads.py), under each chat's path; the
+# file is bounded by Gradio's max_file_size as it streams in, this by the body around it
+GRADIO_UPLOAD = "/gradio_api/upload"
+MULTIPART_BYTES = 64_000
+
 # A page on the user's own machine cannot be planted by someone else, so localhost may always
 # embed and call; Gradio itself trusts localhost the same way.
 LOCAL_ORIGIN_REGEX = r"https?://(localhost|127\.0\.0\.1)(:\d+)?"
@@ -264,6 +269,8 @@ def guard(app: Starlette, settings: Settings, *, own_limits: tuple[str, ...] = (
     def limit_for(path: str) -> int | None:
         if own_limits and path.startswith(own_limits):
             return None
+        if path.endswith(GRADIO_UPLOAD):
+            return max(CHAT_BODY_BYTES, settings.student_upload_max_bytes + MULTIPART_BYTES)
         return settings.max_body_bytes if path.startswith("/api/") else CHAT_BODY_BYTES
 
     # Added innermost first: the file check and size check, then CORS (so refusals stay readable

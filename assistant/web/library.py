@@ -295,12 +295,14 @@ def serve_library(settings: Settings) -> None:
     """Serve every index under settings.library_dir on settings.host:settings.port until stopped."""
     apply_offline_env()
     from assistant.assistant import check_prompts
+    from assistant.student import remove_leftovers as remove_students_leftovers
     from assistant.web.access import OriginPolicy
 
     OriginPolicy.from_settings(settings.allowed_origins)  # a bad origin fails before anything loads
     check_prompts(settings)
     library = Library(settings)
     library.remove_leftovers()  # of uploads the last run did not finish
+    remove_students_leftovers()  # of students' documents a killed server was indexing
     app = build_library_app(library)
     print(
         f"Study Assistant library of {len(library.entries())} documents on "

@@ -88,7 +88,9 @@ def mount_chats(app: FastAPI, assistant: Assistant) -> None:
             path=path,
             server_name=settings.host,
             server_port=settings.port,
-            max_file_size=settings.max_body_bytes,
+            # the full chat takes a student's own document (uploads.py); the widget no file
+            max_file_size=settings.max_body_bytes if compact
+            else max(settings.max_body_bytes, settings.student_upload_max_bytes),
             **launch_options(compact),
         )
 
@@ -97,10 +99,12 @@ def serve(settings: Settings) -> None:
     """Load the assistant and serve everything on settings.host:settings.port until stopped."""
     apply_offline_env()
     from assistant.assistant import Assistant, check_prompts
+    from assistant.student import remove_leftovers
 
     OriginPolicy.from_settings(settings.allowed_origins)  # a bad origin fails before models load
     # A teacher's broken prompt file stops the start, not every Explain question after it.
     check_prompts(settings)
+    remove_leftovers()  # of students' documents a killed server was indexing
     assistant = Assistant.from_settings(settings)
     assistant.warm_up_search()  # the embedding model, before the first student
     # The language model loads and fills its prompt cache once the app is up and answering

@@ -21,6 +21,8 @@ from assistant.errors import AssistantError
 from assistant.schema import Turn
 from assistant.web.study import CSS as STUDY_CSS
 from assistant.web.study import study_tab
+from assistant.web.uploads import CSS as UPLOADS_CSS
+from assistant.web.uploads import active, own_document_row
 from assistant.web.view import (
     WAITING,
     Message,
@@ -234,7 +236,7 @@ COMPACT_CSS = """
 def launch_options(compact: bool = False) -> dict[str, Any]:
     """Keyword arguments for `Blocks.launch()` and `gr.mount_gradio_app()` (Gradio 6 wants them)."""
     return {
-        "css": CSS + STUDY_CSS + COMPACT_CSS if compact else CSS + STUDY_CSS,
+        "css": CSS + STUDY_CSS + COMPACT_CSS if compact else CSS + STUDY_CSS + UPLOADS_CSS,
         "footer_links": [] if compact else ["api", "settings"],
         "run_history": False,  # questions are not kept in the browser (shared computers)
         "ssr_mode": False,  # no Node server
@@ -319,6 +321,8 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
                         essay = gr.HTML(
                             essay_html(assistant.documents), elem_id="essay", js_on_load=None
                         )
+            # a student's own document, for this session only (uploads.py); not in the widget
+            own = None if compact else own_document_row(demo, assistant, chatbot, turns, essay)
         if compact:  # below the chat: a 400px frame has no room beside it
             with gr.Accordion("The essay", open=False) as essay_box:
                 essay = gr.HTML(essay_html(assistant.documents), elem_id="essay", js_on_load=None)
@@ -329,16 +333,17 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
                 study_tab(assistant, scroll_js=SCROLL_TO_MARK, opened=study_page.select)
         essay.change(None, None, None, js=SCROLL_TO_MARK, queue=False)
 
-        def ask(question: str, chat: list, turns: list, mode: str, flag: StopFlag):
+        def ask(question: str, chat: list, turns: list, mode: str, flag: StopFlag, own=None):
             """Answer a question about the essay; mode is "generative" (Explain) or "extractive"."""
-            yield from respond(assistant, question, chat, turns, mode, flag, skip=gr.skip())
+            yield from respond(active(assistant, own), question, chat, turns, mode, flag,
+                               skip=gr.skip())
 
         def pick_example(evt: gr.SelectData) -> str:
             return evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
 
         io = {
             "fn": ask,
-            "inputs": [question, chatbot, turns, mode, flag],
+            "inputs": [question, chatbot, turns, mode, flag, *([own] if own is not None else [])],
             "outputs": [chatbot, turns, essay, question],
             "show_progress": "minimal",
             "show_progress_on": [chatbot],
@@ -357,13 +362,13 @@ def build_ui(assistant: "Assistant", *, compact: bool = False) -> "gradio.Blocks
             filled = examples.load_input_event
         filled.then(api_visibility="undocumented", **io)
 
-        def clear(flag: StopFlag):  # noqa: ANN202 - Gradio's outputs
+        def clear(flag: StopFlag, own=None):  # noqa: ANN202 - Gradio's outputs
             flag.clear()
-            return [], essay_html(assistant.documents)
+            return [], essay_html(active(assistant, own).documents)
 
         chatbot.clear(
             clear,
-            [flag],
+            [flag, *([own] if own is not None else [])],
             [turns, essay],
             queue=False,
             api_visibility="private",
