@@ -252,6 +252,13 @@ class Assistant:
                               ensure_ascii=False, indent=2) + "\n"
         raise InputError(f"format must be json, csv or md, not {fmt!r}")
 
+    def study_package(self, source: str | None = None) -> bytes:
+        """A document's flashcards as an Anki package (.apkg): one deck named after it."""
+        from assistant.study import cards
+
+        name = self.study_source(source)
+        return cards.cards_apkg([self.study_aids().of(name)], name.rsplit(".", 1)[0] or name)
+
     def study_source(self, source: str | None) -> str:
         """The document a study request means: the one named, or the index's only one;
         InputError when it names none of them, or none when there are several."""

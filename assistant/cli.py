@@ -2,7 +2,7 @@
 
     assistant ingest PATH... [--index DIR]
     assistant ask QUESTION [--index DIR] [-k N] [--mode M] [--json]
-    assistant study [DOC] [--index DIR] [--format json|csv|md] [--no-model]
+    assistant study [DOC] [--index DIR] [--format json|csv|md|apkg] [--output FILE] [--no-model]
     assistant eval ...                (see assistant/evaluation/command.py)
     assistant serve [--index DIR | --library DIR] [--host H] [--port P]
     assistant model install|check|path [--cache DIR]
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.config import Settings, apply_offline_env
-from assistant.errors import AssistantError, ConfigError
+from assistant.errors import AssistantError, ConfigError, InputError
 from assistant.schema import page_reference
 
 
@@ -88,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("document", nargs="?", default=None,
                    help="the document's name in the index (needed when it holds several)")
     _index_option(p)
-    p.add_argument("--format", choices=["json", "csv", "md"], default="md",
-                   help="json: everything; csv: flashcards (front, back, where); md: a study guide")
+    p.add_argument("--format", choices=["json", "csv", "md", "apkg"], default="md",
+                   help="json: everything; csv: flashcards (front, back, where); md: a study guide; "
+                        "apkg: the flashcards as an Anki deck (needs --output or a pipe)")
+    p.add_argument("--output", "-o", type=Path, default=None,
+                   help="write to this file instead of standard output")
     p.add_argument("--no-model", action="store_true",
                    help="fill-in-the-blank questions only, without the language model")
     p.set_defaults(handler=_study)
@@ -186,6 +189,8 @@ def _study(args: argparse.Namespace, settings: Settings) -> int:
 
     assistant = Assistant.from_settings(settings)
     source = assistant.study_source(args.document)  # a wrong name fails before the model loads
+    if args.format == "apkg" and args.output is None and sys.stdout.isatty():
+        raise InputError("an Anki package is a binary file: give --output FILE (or a pipe)")
     bar = None
     try:
         for item in assistant.study_steps(use_model=not args.no_model):
@@ -204,8 +209,34 @@ def _study(args: argparse.Namespace, settings: Settings) -> int:
     notice = aids.of(source).notice if aids.of(source) else None
     if notice and args.format != "md":  # the guide says it itself
         print(notice, file=sys.stderr)
-    sys.stdout.write(assistant.study_export(source, args.format))
+    if args.format == "apkg":
+        data = assistant.study_package(source)
+    else:
+        data = assistant.study_export(source, args.format).encode("utf-8")
+    if args.output is not None:
+        _write_atomically(args.output, data)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """`data` at `path`, or, when that fails, an InputError and the file as it was."""
+    import tempfile
+
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        os.unlink(temporary)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

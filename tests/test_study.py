@@ -270,6 +270,32 @@ def test_a_broken_study_prompt_is_refused_by_name(index_copy, embedder, tmp_path
         Writer.load(FakeListChatModel(responses=["x"]), prompts, "fake")
 
 
+def anki_notes(data: bytes, tmp_path) -> tuple[list[str], list[list[str]]]:
+    """The deck names and the notes' fields (Front, Back, Where) of an Anki package."""
+    import sqlite3
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        (tmp_path / "collection.anki2").write_bytes(package.read("collection.anki2"))
+    with sqlite3.connect(tmp_path / "collection.anki2") as db:
+        decks = json.loads(db.execute("SELECT decks FROM col").fetchone()[0])
+        notes = [row[0].split("\x1f") for row in db.execute("SELECT flds FROM notes ORDER BY id")]
+    return sorted(d["name"] for d in decks.values()), notes
+
+
+def test_the_anki_package_holds_one_deck_with_the_cards_of_the_csv(index_copy, embedder, tmp_path):
+    import html
+
+    assistant = study_assistant(index_copy, embedder)
+    data = assistant.study_package(SOURCE)
+    decks, notes = anki_notes(data, tmp_path)
+    assert "never-let-me-go-essay" in decks
+    rows = list(csv.reader(io.StringIO(assistant.study_export(SOURCE, "csv"))))
+    assert sorted([html.unescape(f) for f in n] for n in notes) == sorted(rows)
+    assert any("p. 254" in n[2] for n in notes)
+    assert assistant.study_package(SOURCE) != b"" and len(notes) == len(rows) == 10
+
+
 # --- front ends: HTTP and the command line -------------------------------------------------------
 
 
@@ -287,9 +313,10 @@ def test_the_api_serves_the_map_questions_and_cards(index_copy, embedder):
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             return [await client.get(path) for path in (
                 "/api/study", "/api/study/map", f"/api/study/questions?document={SOURCE}",
-                "/api/study/cards.csv", "/api/study?document=other.txt")]
+                "/api/study/cards.csv", "/api/study?document=other.txt",
+                "/api/study/cards.apkg")]
 
-    whole, the_map, questions, cards, wrong = asyncio.run(go())
+    whole, the_map, questions, cards, wrong, deck = asyncio.run(go())
     assert whole.status_code == 200 and whole.json()["source"] == SOURCE
     assert the_map.json()["thesis"]["text"].startswith("We watch as the clones")
     assert questions.json()["questions"][0]["ref"]["pages"] == ["254"]
@@ -297,9 +324,12 @@ def test_the_api_serves_the_map_questions_and_cards(index_copy, embedder):
     assert "attachment" in cards.headers["content-disposition"]
     assert all(len(row) == 3 for row in csv.reader(io.StringIO(cards.text)))
     assert wrong.status_code == 422 and "never-let-me-go-essay.txt" in wrong.json()["error"]
+    assert deck.status_code == 200 and deck.content.startswith(b"PK")
+    assert 'filename="never-let-me-go-essay.apkg"' in deck.headers["content-disposition"]
 
 
-def test_the_study_command_prints_the_guide_the_cards_or_json(run_cli, index_copy, monkeypatch):
+def test_the_study_command_prints_the_guide_the_cards_or_json(run_cli, index_copy, monkeypatch,
+                                                             tmp_path):
     monkeypatch.setenv("ASSISTANT_LLM_BACKEND", "none")
     done = run_cli("study", "--index", index_copy, "--format", "csv")
     assert done.returncode == 0, done.stderr
@@ -311,6 +341,13 @@ def test_the_study_command_prints_the_guide_the_cards_or_json(run_cli, index_cop
     assert done.stdout.startswith(f"# {SOURCE}") and "## Practice questions" in done.stdout
     done = run_cli("study", "other.txt", "--index", index_copy)
     assert done.returncode == 2 and done.stderr.startswith("error: name one of")
+    deck = tmp_path / "deck.apkg"
+    done = run_cli("study", "--index", index_copy, "--format", "apkg", "--output", deck)
+    assert done.returncode == 0 and deck.read_bytes().startswith(b"PK"), done.stderr
+    assert len(anki_notes(deck.read_bytes(), tmp_path)[1]) == 10
+    done = run_cli("study", "--index", index_copy, "--format", "apkg", "--output",
+                   tmp_path / "no-such-folder" / "deck.apkg")
+    assert done.returncode == 2 and "cannot write" in done.stderr
 
 
 # --- the real language model -------------------------------------------------------------------
@@ -366,6 +403,8 @@ def test_the_study_view_handlers_show_judge_and_mark_without_a_server(index_copy
     cards = study.cards_file(assistant, SOURCE)
     assert cards.endswith(".csv") and study.cards_file(assistant, SOURCE) == cards
     assert open(cards, encoding="utf-8").read() == assistant.study_export(SOURCE, "csv")
+    deck = study.cards_file(assistant, SOURCE, "apkg")
+    assert deck.endswith("never-let-me-go-essay.apkg") and open(deck, "rb").read(2) == b"PK"
 
 
 def test_the_study_tab_has_the_model_write_questions_and_lists_them_as_they_pass(index_copy,

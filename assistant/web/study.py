@@ -90,24 +90,29 @@ def map_html(assistant: "Assistant", source: str) -> str:
     return "".join(out)
 
 
-def cards_file(assistant: "Assistant", source: str) -> str | None:
-    """The document's flashcards as a CSV file to download (None without questions), written
-    under the system's temporary directory and named by its content, so the same cards are one
-    file. Gradio serves a copy, wherever the page is mounted (a library's /d/NAME/ included)."""
+def cards_file(assistant: "Assistant", source: str, fmt: str = "csv") -> str | None:
+    """The document's flashcards as a file to download, CSV or an Anki package ("apkg"; None
+    without questions), written under the system's temporary directory and named by its
+    content, so the same cards are one file. Gradio serves a copy, wherever the page is mounted
+    (a library's /d/NAME/ included)."""
     import hashlib
     import tempfile
     from pathlib import Path
 
     if not questions_of(assistant, source):
         return None
-    text = assistant.study_export(source, "csv")
+    if fmt == "apkg":
+        data, suffix = assistant.study_package(source), ".apkg"
+    else:
+        data, suffix = assistant.study_export(source, "csv").encode("utf-8"), "-cards.csv"
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in source.rsplit(".", 1)[0])
     folder = Path(tempfile.gettempdir()) / "study-assistant-cards"
     folder.mkdir(exist_ok=True)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    path = folder / f"{stem or 'study'}-cards-{digest}.csv"
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    path = folder / digest / f"{stem or 'study'}{suffix}"
     if not path.exists():
-        path.write_text(text, encoding="utf-8")
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
     return str(path)
 
 
@@ -267,9 +272,14 @@ def study_tab(assistant: "Assistant", *, compact: bool = False, essay: Any = Non
                 gr.HTML("<h3>Practice</h3>", js_on_load=None)
                 practice = _practice(gr, start, radio, typed)
                 cards = cards_file(assistant, first) if first else None
-                downloads = gr.DownloadButton("Flashcards (CSV, for Anki or Quizlet)", value=cards,
-                                              elem_id="study-cards", visible=cards is not None,
-                                              size="sm")
+                with gr.Row():
+                    downloads = gr.DownloadButton("Flashcards (CSV, for Anki or Quizlet)",
+                                                  value=cards, elem_id="study-cards",
+                                                  visible=cards is not None, size="sm")
+                    package = cards_file(assistant, first, "apkg") if first else None
+                    deck = gr.DownloadButton("Anki deck (.apkg)", value=package,
+                                             elem_id="study-deck", visible=package is not None,
+                                             size="sm")
                 offer = can_write(assistant) if first else False
                 write = gr.Button("Write questions with the language model (about 2 minutes)",
                                   elem_id="study-write", visible=offer)
@@ -277,9 +287,9 @@ def study_tab(assistant: "Assistant", *, compact: bool = False, essay: Any = Non
             with gr.Column(scale=2):
                 essay = gr.HTML(essay_html(assistant.documents), elem_id="study-essay",
                                 js_on_load=None)
-        def _cards(name: str) -> Any:
-            path = cards_file(assistant, name)
-            return gr.update(value=path, visible=path is not None)
+        def _cards(name: str) -> tuple[Any, Any]:
+            paths = cards_file(assistant, name), cards_file(assistant, name, "apkg")
+            return tuple(gr.update(value=p, visible=p is not None) for p in paths)
 
         if scroll_js:
             essay.change(None, None, None, js=scroll_js.replace("#essay ", "#study-essay "),
@@ -288,11 +298,11 @@ def study_tab(assistant: "Assistant", *, compact: bool = False, essay: Any = Non
         def pick(name: str):  # noqa: ANN202 - Gradio's outputs
             view = show(assistant, name, 0)
             return (name, 0, map_html(assistant, name), view.question_html, radio(view),
-                    typed(view), "", _cards(name), essay_html(assistant.documents))
+                    typed(view), "", *_cards(name), essay_html(assistant.documents))
 
         chooser.change(pick, [chooser], [source, position, the_map, practice["question"],
                                          practice["choice"], practice["typed"],
-                                         practice["verdict"], downloads, essay],
+                                         practice["verdict"], downloads, deck, essay],
                        api_visibility="private")
 
         def go(name: str, evt: gr.EventData):  # noqa: ANN202
@@ -301,7 +311,7 @@ def study_tab(assistant: "Assistant", *, compact: bool = False, essay: Any = Non
         the_map.click(go, [source], [essay], api_visibility="private")
 
         shown = [position, the_map, practice["question"], practice["choice"], practice["typed"],
-                 practice["verdict"], downloads, write]
+                 practice["verdict"], downloads, deck, write]
 
         def current(name: str, showing: str | None = None) -> tuple:
             """The view as the study aids are now; nothing changes while its questions are the
@@ -311,7 +321,7 @@ def study_tab(assistant: "Assistant", *, compact: bool = False, essay: Any = Non
             if showing is not None and _same_questions(assistant, name, showing):
                 return (*[gr.skip()] * (len(shown) - 1), offer)
             return (0, map_html(assistant, name), view.question_html, radio(view), typed(view),
-                    "", _cards(name), offer)
+                    "", *_cards(name), offer)
 
         if opened is not None:
             opened(current, [source, practice["question"]], shown, api_visibility="private")

@@ -1,10 +1,11 @@
-"""The study aids over HTTP: `GET /api/study[/map|/questions|/cards.csv]`, a thin adapter over the
-facade's `study_aids` and `study_export`.
+"""The study aids over HTTP: `GET /api/study[/map|/questions|/cards.csv|/cards.apkg]`, a thin
+adapter over the facade's `study_aids`, `study_export` and `study_package`.
 
     GET /api/study?document=NAME            map, questions, suggestions and what they were built from
     GET /api/study/map?document=NAME        the essay map alone
     GET /api/study/questions?document=NAME  the practice questions with answers and passages
     GET /api/study/cards.csv?document=NAME  flashcards: front, back, where (Anki, Quizlet)
+    GET /api/study/cards.apkg?document=NAME the same flashcards as an Anki deck
 
 `document` may be left out when the index holds one. The routes never call the language model:
 they serve the stored study aids (those `assistant study` built, questions by the model
@@ -61,8 +62,19 @@ def add_study_routes(app: FastAPI, assistant: Assistant, rate_limit: Callable) -
     @app.get("/api/study/cards.csv", summary="Flashcards as CSV: front, back, where (no header)",
              responses=ERRORS, dependencies=[Depends(rate_limit)], response_class=Response)
     async def study_cards(document: str | None = DOCUMENT) -> Response:
-        name = assistant.study_source(document)
-        stem = name.rsplit(".", 1)[0] or "study"
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
         return Response(await export(document, "csv"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{safe}-cards.csv"'})
+                        headers=_attachment(assistant, document, "-cards.csv"))
+
+    @app.get("/api/study/cards.apkg", summary="Flashcards as an Anki package (one deck)",
+             responses=ERRORS, dependencies=[Depends(rate_limit)], response_class=Response)
+    async def study_deck(document: str | None = DOCUMENT) -> Response:
+        data = await anyio.to_thread.run_sync(lambda: assistant.study_package(document))
+        return Response(data, media_type="application/octet-stream",
+                        headers=_attachment(assistant, document, ".apkg"))
+
+
+def _attachment(assistant: Assistant, document: str | None, suffix: str) -> dict[str, str]:
+    """A download's Content-Disposition: the document's name, made safe, and `suffix`."""
+    stem = assistant.study_source(document).rsplit(".", 1)[0] or "study"
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
+    return {"Content-Disposition": f'attachment; filename="{safe}{suffix}"'}
