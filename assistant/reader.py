@@ -11,7 +11,6 @@ retrains them (training/). Leaves out choosing how many sentences to quote (answ
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 from assistant.errors import ModelError
 from assistant.retrieval import Hits
 from assistant.runtime.cross_encoder import CrossEncoder
+from assistant.runtime.onnx_model import file_sha256
 from assistant.schema import Passage
 
 MODEL_DIR = Path(__file__).resolve().parent / "data" / "reader"
@@ -174,10 +174,3 @@ def read_manifest(directory: Path) -> dict:
         raise refuse(f"cannot be read ({type(exc).__name__}: {exc})") from None
     return manifest
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.data import Pair
+from training.loop import epoch
 
 MAX_LENGTH = 128
 
@@ -29,7 +30,6 @@ def train(pairs: Sequence[Pair], out_dir: Path, *, seed: int, batch_size: int = 
           learning_rate: float = 5e-5, warmup: float = 0.1, threads: int = 2) -> dict:
     """Train on `pairs` for one epoch in a seeded order; save the model to `out_dir`."""
     import torch
-    from tqdm import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -42,28 +42,19 @@ def train(pairs: Sequence[Pair], out_dir: Path, *, seed: int, batch_size: int = 
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
     steps = math.ceil(len(order) / batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-    ramp = max(1, int(warmup * steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / ramp, max(0.0, (steps - s) / max(1, steps - ramp))))
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    started, losses = time.perf_counter(), []
-    bar = tqdm(range(steps), desc="cross-encoder", unit="step")
-    for step in bar:
+
+    def loss_at(step: int):  # noqa: ANN202
         batch = [pairs[i] for i in order[step * batch_size : (step + 1) * batch_size]]
         encoded = tokenizer([p.question for p in batch], [p.sentence for p in batch],
                             truncation=True, max_length=MAX_LENGTH, padding=True,
                             return_tensors="pt")
         labels = torch.tensor([p.label for p in batch], dtype=torch.float32)
-        loss = loss_fn(model(**encoded).logits.squeeze(-1), labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+        return loss_fn(model(**encoded).logits.squeeze(-1), labels)
+
+    started = time.perf_counter()
+    losses = epoch(model, steps, loss_at, learning_rate=learning_rate, warmup=warmup,
+                   desc="cross-encoder")
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from assistant import Settings
     from assistant.assistant import shared_embedder
-    from assistant.reader import FEATURES, FORMAT, MODEL_DIR, Reader, file_sha256
+    from assistant.reader import FEATURES, FORMAT, MODEL_DIR, Reader
     from assistant.runtime.cross_encoder import CrossEncoder
+    from assistant.runtime.onnx_model import file_sha256
     from training import combiner as fit
     from training import cross_encoder, data
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.runtime.onnx_model import pair_tokenizer, session
+
 MAX_LENGTH = 128  # tokens of question and sentence together, as in training
 BATCH = 64
 
@@ -64,18 +66,6 @@ class CrossEncoder:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime
-                    from tokenizers import Tokenizer
-
-                    tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
-                    tokenizer.enable_truncation(max_length=MAX_LENGTH)
-                    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest
-                    options = onnxruntime.SessionOptions()
-                    # One thread: a server's concurrent questions and the local LLM get the rest.
-                    options.intra_op_num_threads = 1
-                    options.inter_op_num_threads = 1
-                    options.log_severity_level = 3
-                    self._session = onnxruntime.InferenceSession(
-                        str(self.model_path), options, providers=["CPUExecutionProvider"])
-                    self._tokenizer = tokenizer
+                    self._tokenizer = pair_tokenizer(self.tokenizer_path, MAX_LENGTH)
+                    self._session = session(self.model_path)
         return self._session, self._tokenizer
