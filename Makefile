@@ -21,7 +21,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test install llama-wheel model index chromium bench lint reader clean
+.PHONY: run test install llama-wheel model index chromium bench lint reader answer-span clean
 
 run: install model $(INDEX)  ## serve the chat at http://127.0.0.1:7860
 	$(PY) -m assistant serve
@@ -69,6 +69,9 @@ bench: install model  ## measure speed, memory and quality; writes BENCHMARKS.md
 
 reader: install  ## retrain the reader from ../shared/data, seeded (about 45 minutes on 2 cores)
 	$(PY) -m training.reader
+
+answer-span: install  ## retrain the practice-question check's answer-span model, seeded (about 45 minutes)
+	$(PY) -m training.answer_span
 
 lint: install  ## ruff, and the package's import contracts (pyproject.toml)
 	$(PY) -m ruff check assistant tests bench training app.py

@@ -84,6 +84,7 @@ class Assistant:
         self._generator_lock = threading.Lock()
         self._warming = threading.Event()  # warm_up_in_background is loading the model
         self._study = None  # the study aids last built or read (study.StudyAids)
+        self._spans = None  # the answer-span model, loaded when questions are first checked
 
     @classmethod
     def from_settings(cls, settings: Settings, *, embedder=None) -> Assistant:
@@ -173,7 +174,8 @@ class Assistant:
         from assistant.study import build, store
 
         writer, without = self._study_writer() if use_model else (None, None)
-        built_from = self._study_key(writer)
+        spans = self._answer_spans() if writer is not None else None
+        built_from = self._study_key(writer, spans)
         cached = self._study
         if cached is not None and store.fresh(cached, built_from, any_model=not use_model):
             yield cached
@@ -188,7 +190,7 @@ class Assistant:
                        "the Study tab's button)" if self.settings.llm_backend != "none"
                        else "no language model is configured")
         for item in build.build(self.index, ask=self._quote_only, writer=writer,
-                                built_from=built_from, without_model=without,
+                                built_from=built_from, without_model=without, spans=spans,
                                 timeout_s=self.settings.llm_timeout_s):
             if not isinstance(item, build.Progress):
                 store.save(self.index.directory, item)
@@ -285,7 +287,15 @@ class Assistant:
                 or type(model).__name__)
         return Writer.load(model, self.settings.prompts_dir, f"{self.settings.llm_backend}:{name}"), None
 
-    def _study_key(self, writer) -> dict:  # noqa: ANN001
+    def _answer_spans(self):  # noqa: ANN202 - runtime.span_model.SpanModel
+        """The trained answer-span model the practice-question check ends with (loaded once)."""
+        if self._spans is None:
+            from assistant.runtime.span_model import SpanModel
+
+            self._spans = SpanModel.load()
+        return self._spans
+
+    def _study_key(self, writer, spans=None) -> dict:  # noqa: ANN001
         """What study aids are built from: made from anything else, they are made again."""
         from assistant.study.practice import MAX_QUESTIONS
 
@@ -297,6 +307,7 @@ class Assistant:
             "questions": MAX_QUESTIONS,
             "model": writer.name if writer else None,
             "prompts": writer.digests() if writer else {},
+            "answer_span": spans.digest if spans else None,
         }
 
     # --- questions ------------------------------------------------------------------------------

@@ -145,3 +145,49 @@ def cross_encoder_pairs(articles: list[Article], questions: int, seed: int,
             chosen.append(other.sentence(rng.randrange(len(other.sentences))))
         pairs += [Pair(text, s, 0.0) for s in chosen[:negatives]]
     return pairs
+
+
+@dataclass(frozen=True)
+class Window:
+    """A question with a few consecutive sentences of its paragraph; `answer` and `start` (an
+    offset into `context`) are None when the window does not hold the answer."""
+
+    question: str
+    context: str
+    answer: str | None
+    start: int | None
+
+
+def span_windows(articles: list[Article], questions: int, seed: int, *,
+                 without_answer: float = 0.25, drop_share: float = 0.2) -> list[Window]:
+    """Up to `questions` answerable questions, each with a window of its answer's sentence and
+    zero to two neighbours; a share of them instead with a window of the paragraph's other
+    sentences (no answer there), and a share with their shared words dropped."""
+    rng = random.Random(seed)
+    pool = [(p, q) for a in articles for p in a.paragraphs for q in p.questions
+            if p.answer_sentence(q) is not None]
+    rng.shuffle(pool)
+    out: list[Window] = []
+    for paragraph, q in pool[:questions]:
+        gold = paragraph.answer_sentence(q)
+        count = len(paragraph.sentences)
+        text = (drop_shared_words(q.text, paragraph.sentence(gold), rng)
+                if rng.random() < drop_share else q.text)
+        if rng.random() < without_answer and count >= 2:
+            others = [i for i in range(count) if i != gold]
+            first = rng.choice(others)
+            rows = [i for i in (first, first + 1) if i < count and i != gold][: rng.randint(1, 2)]
+            if rows != sorted(rows) or any(b != a + 1 for a, b in zip(rows, rows[1:])):
+                rows = rows[:1]
+            start, end = paragraph.sentences[rows[0]][0], paragraph.sentences[rows[-1]][1]
+            out.append(Window(text, paragraph.text[start:end], None, None))
+            continue
+        first = max(0, gold - rng.randint(0, 1))
+        last = min(count - 1, gold + rng.randint(0, 1))
+        start, end = paragraph.sentences[first][0], paragraph.sentences[last][1]
+        offset = q.answer_start - start
+        if paragraph.text[q.answer_start : q.answer_start + len(q.answer)] != q.answer or \
+                q.answer_start + len(q.answer) > end:
+            continue  # an answer that runs past its sentence: not a span of the window
+        out.append(Window(text, paragraph.text[start:end], q.answer, offset))
+    return out

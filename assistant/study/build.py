@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from assistant.index import LoadedIndex
+from assistant.runtime.span_model import SpanModel
 from assistant.study import practice
 from assistant.study.aids import DocumentAids, EssayMap, Progress, StudyAids
 from assistant.study.essay import Essay
@@ -28,16 +29,18 @@ def essay_map(index: LoadedIndex, source: str) -> EssayMap:
 
 def build(index: LoadedIndex, *, ask: practice.Ask, writer: Writer | None,
           built_from: dict[str, Any], without_model: str | None = None,
-          timeout_s: float = 60.0) -> Iterator[Progress | StudyAids]:
+          spans: SpanModel | None = None, timeout_s: float = 60.0) -> Iterator[Progress | StudyAids]:
     """Yield Progress while the model's questions are written and checked, then the StudyAids.
-    `without_model`: why no writer was given, told beside fill-in-the-blank questions."""
+    `without_model`: why no writer was given, told beside fill-in-the-blank questions; `spans`:
+    the answer-span model that ends the check of the writer's questions."""
     started = time.perf_counter()
     documents = []
     for source in index.documents:
         essay = Essay.from_index(index, source)
         the_map = build_map(essay)
         made = None
-        for item in practice.build(essay, the_map, writer=writer, ask=ask, timeout_s=timeout_s):
+        for item in practice.build(essay, the_map, writer=writer, ask=ask, spans=spans,
+                                   timeout_s=timeout_s):
             if isinstance(item, Progress):
                 yield item
             else:

@@ -3,11 +3,13 @@ fill-in-the-blank questions from the key sentences; and judging a student's answ
 
 The check asks each written question of the product's own answerer (the facade's quoting path,
 handed in as `ask`) and keeps it only when that answer cites the passage the question was made
-from and quotes the stated answer, and the stated answer's words are in the sentence it came
-from. A question the document does not answer, or answers from elsewhere or differently, is
-dropped, and its sentence gets a fill-in-the-blank question instead. When the model fails or its
-time runs out midway, the questions verified so far are kept and the rest are fill-in-the-blank,
-with a notice. Leaves out choosing sentences and answers (blanks.py) and the model (writer.py).
+from and quotes the stated answer, the stated answer's words are in the sentence it came from,
+and the trained answer-span model, reading the sentence with its neighbours, answers the
+question with the stated answer. A question the document does not answer, or answers from
+elsewhere or differently, is dropped, and its sentence gets a fill-in-the-blank question
+instead. When the model fails or its time runs out midway, the questions verified so far are
+kept and the rest are fill-in-the-blank, with a notice. Leaves out choosing sentences and
+answers (blanks.py) and the model (writer.py).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from assistant.errors import ModelError
+from assistant.runtime.span_model import AGREE, Span, SpanModel, agree_f1
 from assistant.schema import Answer
 from assistant.study.aids import EssayMap, Progress, Question, Ref, Verdict
 from assistant.study.blanks import Draft, cloze, drafts, make_question
-from assistant.study.essay import Essay
+from assistant.study.essay import Essay, Sentence
 from assistant.study.map import too_short
 from assistant.study.writer import Writer
 from assistant.text import find_numbers, is_number_word, strip_markers, terms
@@ -42,6 +45,8 @@ DUPLICATE = "it repeats an earlier question"
 UNUSABLE = "the model wrote no usable question"
 OFF_PASSAGE = "most of the question's words are not in the passage"
 ROUND_TRIP = "answering it from the sentence, the model gives another answer"
+NO_SPAN = "the answer-span model finds no answer to it around its sentence"
+OTHER_SPAN = "the answer-span model reads another answer to it around its sentence"
 MIN_SHARED = 0.5  # of the question's content words that its passage must contain
 
 Ask = Callable[[str], Answer]
@@ -54,6 +59,7 @@ class Attempt:
     draft: Draft
     question: str | None
     problem: str | None
+    span: Span | None = None  # the answer-span model's reading, when the check came that far
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,14 @@ class Practice:
 
 
 def check(question: str, answer: str, ref: Ref, ask: Ask, *, passage: str | None = None,
-          confirm: Callable[[str], str | None] | None = None) -> str | None:
+          confirm: Callable[[str], str | None] | None = None,
+          span: Callable[[str], Span] | None = None, trusted: float = 0.0) -> str | None:
     """Why a written question must be dropped, or None when the document bears it out: its
     answer is in its sentence and not in the question, most of its words are in the sentence's
     `passage`, the product's answerer, asked it, quotes that passage with the answer in the
-    quotation, and `confirm` (the model answering it from the sentence) gives the same answer."""
+    quotation, `confirm` (the model answering it from the sentence) gives the same answer, and
+    `span` (the answer-span model reading the sentence and its neighbours) finds an answer with
+    a margin of at least `trusted` and it is the stated one."""
     if not contains(ref.text, answer):
         return NOT_IN_SENTENCE
     if set(terms(answer)) <= set(terms(question)):
@@ -88,6 +97,12 @@ def check(question: str, answer: str, ref: Ref, ask: Ask, *, passage: str | None
         return DIFFERENTLY
     if confirm is not None and not agree(confirm(question), answer):
         return ROUND_TRIP
+    if span is not None:
+        found = span(question)
+        if found.margin < trusted:
+            return NO_SPAN
+        if agree_f1(found.text, answer) < AGREE:
+            return OTHER_SPAN
     return None
 
 
@@ -100,9 +115,10 @@ def agree(given: str | None, answer: str) -> bool:
 
 
 def build(essay: Essay, essay_map: EssayMap, *, writer: Writer | None, ask: Ask,
-          limit: int = MAX_QUESTIONS, budget_s: float = MODEL_BUDGET_S,
-          timeout_s: float = 60.0) -> Iterator[Progress | Practice]:
-    """Yield a Progress after each question the model writes, then the Practice."""
+          spans: SpanModel | None = None, limit: int = MAX_QUESTIONS,
+          budget_s: float = MODEL_BUDGET_S, timeout_s: float = 60.0) -> Iterator[Progress | Practice]:
+    """Yield a Progress after each question the model writes, then the Practice. `spans`: the
+    answer-span model the check ends with (None: the check stops at the model's round trip)."""
     short = too_short(essay)
     if short:
         yield Practice((), short.replace("study aids", "practice questions"))
@@ -140,16 +156,20 @@ def build(essay: Essay, essay_map: EssayMap, *, writer: Writer | None, ask: Ask,
             if written is not None and set(terms(draft.span.text)) <= set(terms(written)):
                 # it gave the answer away: once more, told so
                 written = writer.write(draft, limit(), previous=written) or written
+            around = window(essay, draft.sentence)
+            read = None if spans is None else (lambda q, c=around: spans.answer(q, c))
             problem = UNUSABLE if written is None else (
                 DUPLICATE if _key(written) in asked else check(
                     written, draft.span.text, draft.sentence.ref(), ask,
                     passage=draft.sentence.chunk.text,
-                    confirm=lambda q, d=draft: writer.answer(d, q, limit())))
+                    confirm=lambda q, d=draft: writer.answer(d, q, limit()),
+                    span=read, trusted=spans.threshold if spans else 0.0))
         except ModelError as exc:
             failed = str(exc)
             out += [cloze(d) for d in chosen[number:]]
             break
-        attempts.append(Attempt(draft, written, problem))
+        reached = read is not None and problem in (None, NO_SPAN, OTHER_SPAN)
+        attempts.append(Attempt(draft, written, problem, read(written) if reached else None))
         if problem is None:
             asked.add(_key(written))
             out.append(make_question(draft, written, "model"))
@@ -164,6 +184,15 @@ def build(essay: Essay, essay_map: EssayMap, *, writer: Writer | None, ask: Ask,
                   f"questions; {written} written by it passed the check, and the others are "
                   "fill-in-the-blank questions from the essay's key sentences.")
     yield Practice(tuple(out), notice, tuple(attempts))
+
+
+def window(essay: Essay, sentence: Sentence) -> str:
+    """The sentence with the one before and the one after it in its paragraph, as the
+    answer-span model was trained to read."""
+    paragraph = essay.paragraphs[sentence.paragraph - 1]
+    at = next(i for i, s in enumerate(paragraph) if s.row == sentence.row)
+    first, last = paragraph[max(0, at - 1)], paragraph[min(len(paragraph) - 1, at + 1)]
+    return essay.text[first.start : last.end]
 
 
 def grade(question: Question, given: str) -> Verdict:

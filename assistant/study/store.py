@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 def load(directory: Path, built_from: dict[str, Any], *, any_model: bool) -> StudyAids | None:
     """The stored study aids when they were built from `built_from`; with `any_model`, also
-    those built with another model or prompts (their questions were checked all the same), but
-    never fill-in-the-blank ones when a model is wanted now."""
+    those built with another model, prompts or answer-span model (their questions were checked
+    all the same), but never fill-in-the-blank ones when a model is wanted now."""
     path = Path(directory) / FILE_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -41,19 +41,22 @@ def load(directory: Path, built_from: dict[str, Any], *, any_model: bool) -> Stu
     return aids if fresh(aids, built_from, any_model=any_model) else None
 
 
+# what wrote and checked the model's questions: with `any_model`, aids made with others are served
+CHECKED_WITH = ("model", "prompts", "answer_span")
+
+
 def fresh(aids: StudyAids, built_from: dict[str, Any], *, any_model: bool) -> bool:
     """Whether study aids were built from `built_from` (see `load` for `any_model`)."""
     stored = aids.built_from
 
     def base(key: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in key.items() if k not in ("model", "prompts")}
+        return {k: v for k, v in key.items() if k not in CHECKED_WITH}
 
     if base(stored) != base(built_from):
         return False
     if any_model:
         return bool(stored.get("model")) or not built_from.get("model")
-    return (stored.get("model"), stored.get("prompts")) == (built_from.get("model"),
-                                                             built_from.get("prompts"))
+    return all(stored.get(k) == built_from.get(k) for k in CHECKED_WITH)
 
 
 def save(directory: Path, aids: StudyAids) -> bool:
