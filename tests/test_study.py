@@ -136,6 +136,29 @@ def test_the_check_keeps_a_question_the_essay_answers_and_drops_one_it_does_not(
                           sentence, ask, passage=passage) == practice.OFF_PASSAGE
 
 
+def test_the_answer_span_model_drops_a_question_whose_stated_answer_is_another_phrase(
+        essay_assistant):
+    # "Kazuo Ishiguro" is in the sentence and in the answerer's quotation, so every earlier step
+    # passes; read with its neighbours, the sentence answers WHO with Madame Marie-Claude.
+    from assistant.runtime.span_model import SpanModel
+
+    spans = SpanModel.load()
+    ask = essay_assistant._quote_only
+    ref = _first_sentence(essay_assistant)
+    essay = Essay.from_index(essay_assistant.index, SOURCE)
+    around = practice.window(essay, next(s for s in essay.sentences if s.start == ref.start))
+    assert ref.text in around and len(around) > len(ref.text)
+
+    def read(question: str):
+        return spans.answer(question, around)
+
+    assert practice.check(WHO, "Kazuo Ishiguro", ref, ask) is None  # without it: kept
+    assert practice.check(WHO, "Kazuo Ishiguro", ref, ask, span=read,
+                          trusted=spans.threshold) == practice.OTHER_SPAN
+    assert practice.check(WHO, "Madame Marie-Claude", ref, ask, span=read,
+                          trusted=spans.threshold) is None
+
+
 def test_written_questions_are_kept_only_when_checked_and_the_rest_are_cloze(index_copy, embedder):
     replies = ['Who asks "Poor creatures. What did we do to you?"',  # true of the first key sentence
                "Madame Marie-Claude",  # the model's answer to it, asked back: the same
