@@ -174,7 +174,8 @@ class Assistant:
         from assistant.study import build, store
 
         writer, without = self._study_writer() if use_model else (None, None)
-        spans = self._answer_spans() if writer is not None else None
+        strict = writer is not None and self.settings.practice_check == "strict"
+        spans = self._answer_spans() if strict else None
         built_from = self._study_key(writer, spans)
         cached = self._study
         if cached is not None and store.fresh(cached, built_from, any_model=not use_model):

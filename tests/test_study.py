@@ -159,6 +159,21 @@ def test_the_answer_span_model_drops_a_question_whose_stated_answer_is_another_p
                           trusted=spans.threshold) is None
 
 
+def test_the_strict_check_adds_the_answer_span_model_and_the_standard_one_does_not(index_copy,
+                                                                                  embedder):
+    from assistant import ConfigError
+    from assistant.runtime.span_model import SpanModel
+
+    model = FakeListChatModel(responses=["What colour is the sky?"] * 40)
+    standard = study_assistant(index_copy, embedder, model)
+    assert standard.study_aids(use_model=True).built_from["answer_span"] is None
+    strict = Assistant(standard.settings.with_(practice_check="strict"), standard.index, embedder,
+                       generator=SimpleNamespace(model=model), reader=standard.reader)
+    assert strict.study_aids(use_model=True).built_from["answer_span"] == SpanModel.load().digest
+    with pytest.raises(ConfigError, match="practice_check must be one of standard, strict"):
+        Settings.from_env({"ASSISTANT_PRACTICE_CHECK": "lenient"})
+
+
 def test_written_questions_are_kept_only_when_checked_and_the_rest_are_cloze(index_copy, embedder):
     replies = ['Who asks "Poor creatures. What did we do to you?"',  # true of the first key sentence
                "Madame Marie-Claude",  # the model's answer to it, asked back: the same

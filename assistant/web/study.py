@@ -152,7 +152,8 @@ def show(assistant: "Assistant", source: str, position: int) -> PracticeView:
     question = questions[position]
     how = ("Pick one." if question.kind == "choice" else
            "Fill in the blank." if question.origin == "cloze" else "Type the answer.")
-    written = ("written by the language model and checked against the essay"
+    written = ("written by the language model and checked against the essay; such questions "
+               "can be worded badly: the cited sentence decides"
                if question.origin == "model" else "from one of the essay's key sentences")
     html = (f'<div class="practice-question" data-id="{escape(question.id)}">'
             f'<p class="count">Question {position + 1} of {len(questions)} '
