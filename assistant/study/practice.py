@@ -4,12 +4,13 @@ fill-in-the-blank questions from the key sentences; and judging a student's answ
 The check asks each written question of the product's own answerer (the facade's quoting path,
 handed in as `ask`) and keeps it only when that answer cites the passage the question was made
 from and quotes the stated answer, the stated answer's words are in the sentence it came from,
-and the trained answer-span model, reading the sentence with its neighbours, answers the
-question with the stated answer. A question the document does not answer, or answers from
-elsewhere or differently, is dropped, and its sentence gets a fill-in-the-blank question
-instead. When the model fails or its time runs out midway, the questions verified so far are
-kept and the rest are fill-in-the-blank, with a notice. Leaves out choosing sentences and
-answers (blanks.py) and the model (writer.py).
+the model, asked it back with the sentence, gives that answer, and (the strict check) the trained
+answer-span model, reading the sentence with its neighbours, answers it with the stated answer.
+None of them sees a badly formed question or a false premise (docs/study.md). A question the
+document does not answer, or answers from elsewhere or differently, is dropped, and its sentence
+gets a fill-in-the-blank question instead. When the model fails or its time runs out midway, the
+questions verified so far are kept and the rest are fill-in-the-blank, with a notice. Leaves out
+choosing sentences and answers (blanks.py) and the model (writer.py).
 """
 
 from __future__ import annotations
