@@ -201,8 +201,15 @@ def test_a_path_gradio_did_not_receive_is_neither_read_nor_deleted(students, ess
     assert elsewhere.read_text() == LIGHTHOUSE and students.budget.held == 0
 
 
-def test_the_full_chat_has_the_upload_and_the_widget_does_not(essay_assistant):
-    full, compact = build_ui(essay_assistant), build_ui(essay_assistant, compact=True)
+def test_the_full_chat_has_the_upload_and_the_widget_does_not(index_copy, essay_assistant):
+    # over a copy: building the page makes the suggested questions, which keeps study aids
+    # beside the index, and the session's essay index must stay as it was built
+    from assistant.index import load_index
+
+    course = type(essay_assistant)(essay_assistant.settings.with_(index_dir=index_copy),
+                                   load_index(index_copy, essay_assistant.embedder),
+                                   essay_assistant.embedder)
+    full, compact = build_ui(course), build_ui(course, compact=True)
     ids = [b.elem_id for b in full.blocks.values()]
     assert "own-upload" in ids and "own-back" in ids
     assert "own-upload" not in [b.elem_id for b in compact.blocks.values()]
@@ -211,10 +218,10 @@ def test_the_full_chat_has_the_upload_and_the_widget_does_not(essay_assistant):
     # it must not take the embedding model along
     copied: dict = {}
     copy.deepcopy(full.config, copied)
-    assert not any(v is essay_assistant.embedder or type(v) is type(essay_assistant.embedder)
+    assert not any(v is course.embedder or type(v) is type(course.embedder)
                    for v in copied.values())
-    off = build_ui(type(essay_assistant)(essay_assistant.settings.with_(student_uploads_max=0),
-                                         essay_assistant.index, essay_assistant.embedder))
+    off = build_ui(type(course)(course.settings.with_(student_uploads_max=0), course.index,
+                                course.embedder))
     assert "own-upload" not in [b.elem_id for b in off.blocks.values()]
 
 
