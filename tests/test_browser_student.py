@@ -5,6 +5,7 @@ fetch it by its upload path, and is told the server is busy when uploading too; 
 page the budget is free and B's upload is taken. A screenshot goes to test-artifacts/."""
 
 import os
+import shutil
 import sys
 
 import httpx
@@ -23,12 +24,14 @@ ANSWER_MS = 60_000
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, essay_index_dir):
-    """(base URL, Gradio's upload folder) of the app over the essay, holding one student's file."""
+    """(base URL, Gradio's upload folder) of the app over a copy of the essay index (the page's
+    suggested questions keep study aids beside it), holding one student's file."""
     work = tmp_path_factory.mktemp("browser-student")
+    index = shutil.copytree(essay_index_dir, work / "index")
     port = free_port()
     env = {
         **os.environ,
-        "ASSISTANT_INDEX_DIR": str(essay_index_dir),
+        "ASSISTANT_INDEX_DIR": str(index),
         "ASSISTANT_HOST": "127.0.0.1",
         "ASSISTANT_PORT": str(port),
         "ASSISTANT_LLM_BACKEND": "none",
