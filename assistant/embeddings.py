@@ -208,6 +208,24 @@ def load_sentence_transformer(path: Path | None):  # noqa: ANN201
             transformers_logging.enable_progress_bar()
 
 
+class OnnxPassages:
+    """An Embedder whose passages go through the questions' ONNX export too (the same vectors):
+    a small index built in a serving process that only answers questions does not load
+    PyTorch's copy of the model (about 900 MB). Everything else is the embedder's."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               progress: bool = False) -> np.ndarray:
+        if not texts:
+            return self.embedder.encode(texts)  # the empty array, without a model
+        return self.embedder.encode_queries(texts)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - name, version, dimension, encode_queries...
+        return getattr(self.embedder, name)
+
+
 @lru_cache(maxsize=1)
 def load_embedder(cache_dir: Path | None = None) -> Embedder:
     """The process-wide embedder (questions' ONNX export under `cache_dir`, default: the model

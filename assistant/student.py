@@ -177,8 +177,10 @@ class Students:
     """Opens students' documents with the settings and embedding model of the course assistant."""
 
     def __init__(self, settings: Settings, embedder, budget: Budget | None = None) -> None:  # noqa: ANN001
+        from assistant.embeddings import OnnxPassages
+
         self.settings = settings
-        self.embedder = embedder
+        self.embedder = OnnxPassages(embedder)  # an upload loads no second copy of the model
         self.limits = Limits.from_settings(settings)
         self.budget = budget or shared_budget(self.limits.max_held)
 

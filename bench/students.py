@@ -95,9 +95,9 @@ def students(b: Bench) -> Section:
         f"first document's chat, and {STUDENTS - 1} more each to another document's chat at once, "
         "through the chat's upload route and event as the browser sends them, keeping their "
         "sessions open (the server reads and embeds one at a time). No language model "
-        "(ASSISTANT_LLM_BACKEND=none). The first upload loads the PyTorch passage encoder, which "
-        "a server that only answers questions never loads (questions go through ONNX): most of "
-        "the step from the library's memory to the first upload's."
+        "(ASSISTANT_LLM_BACKEND=none). A student's passages are embedded through the ONNX export "
+        "questions use (embeddings.OnnxPassages), so no upload loads PyTorch's copy of the "
+        "model."
     )
     return section
 

@@ -89,3 +89,14 @@ def test_a_failing_batch_raises_in_the_callers_thread(embedder, monkeypatch):
     monkeypatch.setattr(embedder.model, "encode", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         embedder.encode(["text"] * (SMALL_BATCH + 1))
+
+
+def test_passages_through_the_question_export_are_the_same_vectors(embedder, essay_chunks):
+    from assistant.embeddings import OnnxPassages
+
+    texts = [c.text for c in essay_chunks[:12]]
+    light = OnnxPassages(embedder)
+    assert light.name == embedder.name and light.dimension == embedder.dimension
+    cosines = np.sum(light.encode(texts) * embedder.encode(texts), axis=1)
+    assert cosines.min() > 0.9999
+    assert light.encode([]).shape == (0, embedder.dimension)

@@ -87,6 +87,20 @@ def test_a_students_pdf_answers_with_its_page_and_leaves_nothing_on_disk(
     assert students.budget.held == 1
 
 
+def test_an_upload_embeds_through_the_question_export_without_loading_the_model(
+        tmp_path, essay_settings, embedder):
+    # a serving process's embedder that has only answered questions (ONNX): the upload must not
+    # load PyTorch's copy of the model (about 900 MB)
+    from assistant.embeddings import Embedder
+
+    fresh = Embedder(embedder._path, cache_dir=embedder._cache_dir)
+    students = Students(essay_settings, fresh, Budget(1))
+    document = students.open(lighthouse_pdf(tmp_path / "lighthouse.pdf").read_bytes(),
+                             "lighthouse.pdf", SESSION_A)
+    assert not document.assistant.ask(KEEPER).refused
+    assert fresh._model is None
+
+
 @pytest.mark.parametrize(
     ("make", "limits", "message"),
     [
