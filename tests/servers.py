@@ -3,6 +3,7 @@ and stopped by its PID."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import subprocess
 import time
@@ -52,3 +53,15 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def raw_get(url: str, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    """GET a path exactly as written (httpx would normalize `..` away)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

@@ -2,13 +2,13 @@
 chat and widget at its own address, the library page, lazy loading, and names that are not
 documents (unknown, odd, or climbing out of the library) answered 404 without touching a file."""
 
-import http.client
 import re
 import shutil
 
 import httpx
 import pytest
 from libraries import KEEPER, SECRET, build_library, library_server
+from servers import raw_get
 
 from assistant.config import Settings
 from assistant.web.ui import API_NAME
@@ -25,18 +25,6 @@ def library_dir(tmp_path_factory, essay_index_dir, embedder):
 def server(library_dir, tmp_path_factory):
     with library_server(library_dir, tmp_path_factory.mktemp("library-server")) as url:
         yield url
-
-
-def raw_get(url: str, path: str) -> tuple[int, bytes]:
-    """GET a path exactly as written (httpx would normalize `..` away)."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def loaded(server: str) -> dict[str, bool]:
@@ -146,7 +134,7 @@ def test_the_chat_serves_no_file_outside_its_own(server, library_dir):
     for path in (f"/d/lighthouse/gradio_api/file={secret}",
                  f"/d/lighthouse/embed/gradio_api/file={secret}",
                  f"/d/lighthouse/gradio_api/file={library_dir}/lighthouse/manifest.json"):
-        status, body = raw_get(server, path)
+        status, body = raw_get(server, path, timeout=30)
         assert status in (403, 404), (path, status)
         assert SECRET.encode() not in body and b"sha256" not in body
 
@@ -158,7 +146,7 @@ def test_the_chat_serves_no_file_outside_its_own(server, library_dir):
     "/d/" + "a" * 65 + "/",
 ])
 def test_odd_names_never_reach_a_file(server, path):
-    status, body = raw_get(server, path)
+    status, body = raw_get(server, path, timeout=30)
     assert status in (400, 404), (path, status)
     assert SECRET.encode() not in body
 

@@ -2,7 +2,6 @@
 widget script, the HTTP API, gradio_client under the documented api_name, the bounded chat queue,
 and Gradio's file routes serving nothing outside the app's own files."""
 
-import http.client
 import os
 import re
 import sys
@@ -12,7 +11,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 import pytest
-from servers import free_port, start, stop
+from servers import free_port, raw_get, start, stop
 
 from assistant.config import ROOT, Settings
 from assistant.web.ui import API_NAME
@@ -54,18 +53,6 @@ def server(index_dir, tmp_path_factory):
         yield url
     finally:
         stop(proc)
-
-
-def raw_get(url: str, path: str) -> tuple[int, bytes]:
-    """GET a path exactly as written (httpx would normalize `..` away)."""
-    host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def test_one_server_serves_the_chat_the_widget_and_the_api(server):
