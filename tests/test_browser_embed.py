@@ -127,18 +127,7 @@ class CoursePage:
     def ask(self, how: str, question: str):
         """Ask in the widget and return the locator of the final answer message."""
         root, prefix = self.widget(how)
-        root.wait_for_selector(f"{prefix}#question textarea", timeout=ANSWER_MS)
-        root.fill(f"{prefix}#question textarea", question)
-        root.click(f"{prefix}#ask")
-        root.wait_for_function(
-            "(prefix) => { const b = document.querySelectorAll(prefix + '#chat .bot');"
-            " const last = b[b.length - 1];"
-            " return last && !last.querySelector('.pending')"
-            "   && last.innerText.trim().length > 0; }",
-            arg=prefix,
-            timeout=ANSWER_MS,
-        )
-        return root, prefix, root.locator(f"{prefix}#chat .bot").last
+        return root, prefix, ask_widget(root, prefix, question)
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -222,3 +211,20 @@ def test_html_in_a_question_or_a_document_shows_as_text(browser, sites, how):
         assert visit.dialogs == []
     finally:
         visit.close()
+
+
+def ask_widget(root, prefix: str, question: str):  # noqa: ANN201 - a Playwright Locator
+    """Ask in a widget (a frame, or the page with a selector prefix) and wait for the answer:
+    the locator of its final message."""
+    root.wait_for_selector(f"{prefix}#question textarea", timeout=ANSWER_MS)
+    root.fill(f"{prefix}#question textarea", question)
+    root.click(f"{prefix}#ask")
+    root.wait_for_function(
+        "(prefix) => { const b = document.querySelectorAll(prefix + '#chat .bot');"
+        " const last = b[b.length - 1];"
+        " return last && !last.querySelector('.pending')"
+        "   && last.innerText.trim().length > 0; }",
+        arg=prefix,
+        timeout=ANSWER_MS,
+    )
+    return root.locator(f"{prefix}#chat .bot").last

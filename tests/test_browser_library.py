@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from libraries import KEEPER, READY_S, build_library, library_server
 from servers import free_port, start, stop
+from test_browser_embed import ask_widget
 
 from assistant.config import ROOT
 from assistant.web.library import snippets
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = ROOT / "test-artifacts"
 WHO = 'Who says "Poor creatures. What did we do to you?"'
-ANSWER_MS = 60_000
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -54,17 +54,7 @@ def course_page(tmp_path_factory, essay_index_dir, embedder):
 
 def ask(root, prefix: str, question: str) -> str:
     """Ask in a widget (a frame, or the page with a selector prefix); the answer's text."""
-    root.wait_for_selector(f"{prefix}#question textarea", timeout=ANSWER_MS)
-    root.fill(f"{prefix}#question textarea", question)
-    root.click(f"{prefix}#ask")
-    root.wait_for_function(
-        "(prefix) => { const b = document.querySelectorAll(prefix + '#chat .bot');"
-        " const last = b[b.length - 1];"
-        " return last && !last.querySelector('.pending') && last.innerText.trim().length > 0; }",
-        arg=prefix,
-        timeout=ANSWER_MS,
-    )
-    return root.locator(f"{prefix}#chat .bot").last.locator(".answer").inner_text()
+    return ask_widget(root, prefix, question).locator(".answer").inner_text()
 
 
 def test_two_documents_of_a_library_answer_in_one_course_page(course_page):

@@ -6,13 +6,10 @@ Screenshots go to test-artifacts/ (docs/study-aids.png is one of them)."""
 
 import csv
 import io
-import os
-import sys
 
 import httpx
 import pytest
-from servers import free_port, start, stop
-from test_browser_chat import CHROMIUM, CHROMIUM_ARGS, READY_S, Visit
+from test_browser_chat import CHROMIUM, CHROMIUM_ARGS, Visit, _serve
 
 from assistant.config import Settings
 
@@ -28,17 +25,7 @@ def app_url(tmp_path_factory):
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("index"))
     build_documents([settings.default_document], settings.index_dir, settings, load_embedder())
-    port = free_port()
-    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(settings.index_dir),
-           "ASSISTANT_HOST": "127.0.0.1", "ASSISTANT_PORT": str(port),
-           "ASSISTANT_LLM_BACKEND": "none"}
-    url = f"http://127.0.0.1:{port}/"
-    proc = start([sys.executable, "app.py"], env, tmp_path_factory.mktemp("app") / "app.log", url,
-                 READY_S)
-    try:
-        yield url
-    finally:
-        stop(proc)
+    yield from _serve(settings, tmp_path_factory, ASSISTANT_LLM_BACKEND="none")
 
 
 @pytest.fixture(scope="module")
