@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 from libraries import LIGHTHOUSE, library_server
-from test_browser_library import ANSWER_MS, CHROMIUM_ARGS, ask
+from test_browser_embed import ANSWER_MS
+from test_browser_library import CHROMIUM_ARGS, ask
 
 from assistant.config import Settings
 
